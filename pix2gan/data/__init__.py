@@ -1,0 +1,1 @@
+"""Data loaders (tf.data pipelines) and the built-in synthetic sets."""

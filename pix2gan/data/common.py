@@ -1,0 +1,132 @@
+"""Data conventions shared by every loader.
+
+- Images flow through ``tf.data`` as float32 in the model's value range, NHWC.
+- Paired sets yield ``(input, target)`` tuples; pipelines cache decoded images, shuffle, jitter,
+  batch (dropping the last partial batch when training, so the traced step is not retraced)
+  and prefetch.
+- Files are checked before training starts (``check_image_files``), so a corrupt, truncated or
+  wrongly sized file fails at once with its name instead of deep inside ``fit()``.
+- Downloads go through ``keras.utils.get_file`` and are verified against sha256 lists.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from ..errors import Pix2GanError
+from ..imaging import read_image
+
+AUTOTUNE = tf.data.AUTOTUNE
+CHECKSUM_DIR = os.path.join(os.path.dirname(__file__), "checksums")
+
+
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_checksum_list(list_path: str, root: str, prefix: str = "") -> int:
+    """Check files under ``root`` against a ``sha256sum``-style list; return how many were checked.
+
+    Lines name paths like ``facades/train/1.jpg``; ``prefix`` (``"facades/"``) is stripped so the
+    rest is resolved below ``root``. Raises :class:`Pix2GanError` on the first missing or
+    mismatching file.
+    """
+    checked = 0
+    with open(list_path) as f:
+        for line in f:
+            digest, name = line.strip().split(None, 1)
+            rel = name[len(prefix):] if prefix and name.startswith(prefix) else name
+            path = os.path.join(root, rel)
+            if not os.path.isfile(path):
+                raise Pix2GanError(f"file {path} is missing from the download: delete {root} and download again")
+            if sha256_file(path) != digest:
+                raise Pix2GanError(f"file {path} fails its sha256 check: delete {root} and download again")
+            checked += 1
+    return checked
+
+
+def check_image_files(paths: Sequence[str], check: Callable[[str, np.ndarray], None] | None = None,
+                      channels: int = 3) -> None:
+    """Decode every file once (fast with OpenCV) and raise on the first bad one, naming it.
+
+    ``check(path, image)`` may add shape rules (it should raise :class:`Pix2GanError`).
+    """
+    for path in paths:
+        image = read_image(path, channels=channels)
+        if check is not None:
+            check(path, image)
+
+
+def require_dir(path: str | None, what: str, fix: str) -> str:
+    """Return ``path`` if it is an existing folder; else raise naming it and the fix."""
+    if not path:
+        raise Pix2GanError(f"no {what} folder given: {fix}")
+    if not os.path.isdir(path):
+        raise Pix2GanError(f"{what} folder {path} does not exist: {fix}")
+    return path
+
+
+def augment_pair(a, b, size: Sequence[int], jitter: bool, seed=None):
+    """Resize an (input, target) pair to ``size``; with ``jitter`` do the pix2pix augmentation:
+    resize to 286/256 of the size, take the same random crop of both, mirror both at random."""
+    h, w = int(size[0]), int(size[1])
+    ca = tf.shape(a)[-1]
+    both = tf.concat([a, b], axis=-1)
+    if jitter:
+        big = (h * 286 // 256, w * 286 // 256)
+        both = tf.image.resize(both, big, method="nearest")
+        both = tf.image.random_crop(both, (h, w, tf.shape(both)[-1]), seed=seed)
+        both = tf.image.random_flip_left_right(both, seed=seed)
+    else:
+        both = tf.image.resize(both, (h, w), method="bilinear")
+    return both[..., :ca], both[..., ca:]
+
+
+def batch_pipeline(ds: tf.data.Dataset, batch_size: int, training: bool, shuffle_buffer: int = 1000,
+                   seed: int | None = None, repeat: bool | None = None) -> tf.data.Dataset:
+    """Shuffle (training), repeat (training unless told otherwise), batch and prefetch."""
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if training if repeat is None else repeat:
+        ds = ds.repeat()
+    return ds.batch(batch_size, drop_remainder=training).prefetch(AUTOTUNE)
+
+
+def scale_images(images, value_range: Sequence[float] = (-1.0, 1.0)):
+    """uint8 [0, 255] -> float32 in ``value_range``."""
+    lo, hi = float(value_range[0]), float(value_range[1])
+    return tf.cast(images, tf.float32) / 255.0 * (hi - lo) + lo
+
+
+def take_samples(ds: tf.data.Dataset, n: int) -> tuple[np.ndarray, ...]:
+    """The first ``n`` samples of a *batched* dataset as NumPy arrays (fixed samples for grids)."""
+    parts: list[list[np.ndarray]] = []
+    count = 0
+    for element in ds:
+        element = element if isinstance(element, (tuple, list)) else (element,)
+        batch = [np.asarray(e) for e in element]
+        if not parts:
+            parts = [[] for _ in batch]
+        for k, e in enumerate(batch):
+            parts[k].append(e)
+        count += len(batch[0])
+        if count >= n:
+            break
+    return tuple(np.concatenate(p)[:n] for p in parts)
+
+
+def iter_files(folder: str, extensions: Iterable[str]) -> list[str]:
+    """Sorted files below ``folder`` with one of ``extensions`` (lower-case, with dots)."""
+    found = []
+    for root, _, names in os.walk(folder):
+        found += [os.path.join(root, n) for n in names if n.lower().endswith(tuple(extensions))]
+    return sorted(found)

@@ -1,0 +1,5 @@
+"""Trainers: ``keras.Model`` subclasses whose ``train_step`` holds the GAN's GradientTapes."""
+from .base import GANTrainer
+from .pix2pix import Pix2Pix
+
+__all__ = ["GANTrainer", "Pix2Pix"]
