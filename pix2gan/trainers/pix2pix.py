@@ -84,7 +84,7 @@ class Pix2Pix(GANTrainer):
         return run_generator(self.generator, inputs, mode or self.eval_mode, self._bn_statistics)
 
     def train_step(self, data):
-        inputs, targets = data
+        inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake, fake_logits = self.adversarial(inputs, training=True)
             real_logits = self.discriminate(inputs, targets, training=True)
@@ -100,6 +100,6 @@ class Pix2Pix(GANTrainer):
         })
 
     def test_step(self, data):
-        inputs, targets = data
+        inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         scores = image_metrics(self.generate(inputs), targets, self.value_range)
         return self.track(scores)
