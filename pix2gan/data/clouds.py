@@ -1,0 +1,213 @@
+"""Synthetic Perlin-noise clouds over clear images (the EuroSAT cloud-removal reference recipe).
+
+The reference: for each image ``base_scale ~ U(5, 120)`` and ``alpha ~ U(0, 1)``; octave
+``k = 1..12`` adds ``noise.pnoise2(i / s, j / s, octaves=1, repeatx=w, repeaty=h, base=0)`` at
+``s = base_scale / k`` (``i`` the row, ``j`` the column) weighted by ``persistence ** k``
+(0.5); the sum is min-max normalised to [0, 1], repeated to 3 channels and blended as
+``image * (1 - alpha) + clouds * alpha``.
+
+Two implementations:
+
+- :func:`reference_clouds` calls ``noise.pnoise2`` per pixel (the reference; slow).
+- :func:`perlin2` / :func:`perlin_clouds` are a vectorised TensorFlow port of the ``noise``
+  package's C ``noise2`` (perlin.c): Ken Perlin's permutation table, ``GRAD3[hash & 15]``
+  gradients, ``fmodf`` wrapping of the lattice cell by ``repeatx``/``repeaty`` (sign of the
+  dividend, like C), ``& 255`` plus ``base``, quintic fade ``x*x*x*(x*(x*6-15)+10)`` and
+  ``lerp(t, a, b) = a + t*(b-a)``, all in float32 with C's evaluation order, so values match
+  ``pnoise2`` bit for bit (the tests allow 1e-6). Coordinates are formed in float64 and
+  rounded to float32, as the C extension's ``"f"`` argument parsing does. It runs on whole
+  batches, eagerly on NumPy arrays or inside ``tf.data``.
+
+Cloud pairs are made on the fly by :func:`cloud_pairs_dataset` (fresh clouds every epoch,
+reproducible from a seed through stateless RNG keyed by (seed, batch index)) or written to disk
+once by :func:`write_cloud_pairs` (the reference's way). Clouds are grey (the same in every
+channel); coloured or thick-cloud/haze variants are not implemented.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from ..errors import Pix2GanError
+from ..imaging import to_uint8, write_image
+from .common import AUTOTUNE
+
+OCTAVES = 12
+PERSISTENCE = 0.5
+LACUNARITY = 2.0  # named by the reference; its octave k uses scale base_scale / k
+SCALE_RANGE = (5.0, 120.0)
+ALPHA_RANGE = (0.0, 1.0)
+
+# Ken Perlin's permutation table, as in the noise package's _noise.h (PERM holds it twice).
+PERM = np.array([
+    151, 160, 137, 91, 90, 15, 131, 13, 201, 95, 96, 53, 194, 233, 7, 225, 140, 36, 103, 30, 69, 142, 8, 99, 37,
+    240, 21, 10, 23, 190, 6, 148, 247, 120, 234, 75, 0, 26, 197, 62, 94, 252, 219, 203, 117, 35, 11, 32, 57, 177,
+    33, 88, 237, 149, 56, 87, 174, 20, 125, 136, 171, 168, 68, 175, 74, 165, 71, 134, 139, 48, 27, 166, 77, 146,
+    158, 231, 83, 111, 229, 122, 60, 211, 133, 230, 220, 105, 92, 41, 55, 46, 245, 40, 244, 102, 143, 54, 65, 25,
+    63, 161, 1, 216, 80, 73, 209, 76, 132, 187, 208, 89, 18, 169, 200, 196, 135, 130, 116, 188, 159, 86, 164, 100,
+    109, 198, 173, 186, 3, 64, 52, 217, 226, 250, 124, 123, 5, 202, 38, 147, 118, 126, 255, 82, 85, 212, 207, 206,
+    59, 227, 47, 16, 58, 17, 182, 189, 28, 42, 223, 183, 170, 213, 119, 248, 152, 2, 44, 154, 163, 70, 221, 153,
+    101, 155, 167, 43, 172, 9, 129, 22, 39, 253, 19, 98, 108, 110, 79, 113, 224, 232, 178, 185, 112, 104, 218, 246,
+    97, 228, 251, 34, 242, 193, 238, 210, 144, 12, 191, 179, 162, 241, 81, 51, 145, 235, 249, 14, 239, 107, 49,
+    192, 214, 31, 181, 199, 106, 157, 184, 84, 204, 176, 115, 121, 50, 45, 127, 4, 150, 254, 138, 236, 205, 93,
+    222, 114, 67, 29, 24, 72, 243, 141, 128, 195, 78, 66, 215, 61, 156, 180], np.int32)
+# The first two columns of the noise package's GRAD3 (the 2D gradient of hash & 15).
+GRAD2 = np.array([[1, 1], [-1, 1], [1, -1], [-1, -1], [1, 0], [-1, 0], [1, 0], [-1, 0],
+                  [0, 1], [0, -1], [0, 1], [0, -1], [1, 0], [-1, 0], [0, -1], [0, 1]], np.float32)
+
+
+def perlin2(x, y, repeatx: float = 1024.0, repeaty: float = 1024.0, base: int = 0) -> tf.Tensor:
+    """``noise.pnoise2(x, y, octaves=1, repeatx=repeatx, repeaty=repeaty, base=base)``, elementwise.
+
+    ``x`` and ``y`` are arrays or tensors that broadcast together (rounded to float32, as the C
+    extension does); returns float32. Everything that depends on one coordinate only is
+    computed before broadcasting, so a grid is cheap: ``perlin2(rows[:, None], cols[None, :])``.
+    Only ``base=0`` (the reference's) is supported: with a positive base the C code can index
+    past its 512-entry table.
+    """
+    if base != 0:
+        raise Pix2GanError(f"perlin2 base={base} is not supported: use base=0 (noise.pnoise2 reads past its "
+                           "table for other bases)")
+    perm = tf.constant(np.concatenate([PERM, PERM]))
+    # Gradient of corner hash h is GRAD2[PERM[h] & 15]: fold the last lookup into two tables.
+    grad_x = tf.constant(GRAD2[PERM & 15, 0])
+    grad_y = tf.constant(GRAD2[PERM & 15, 1])
+
+    def axis(v, repeat):
+        v = tf.cast(v, tf.float32)
+        r = tf.constant(repeat, tf.float32)
+        i = tf.cast(tf.floor(tf.truncatemod(v, r)), tf.int32)            # floorf(fmodf(v, r))
+        ii = tf.cast(tf.truncatemod(tf.cast(i + 1, tf.float32), r), tf.int32)  # (int)fmodf(i + 1, r)
+        v = v - tf.floor(v)
+        fade = v * v * v * (v * (v * 6.0 - 15.0) + 10.0)
+        return tf.bitwise.bitwise_and(i, 255), tf.bitwise.bitwise_and(ii, 255), v, fade
+
+    i, ii, x, fx = axis(x, repeatx)
+    j, jj, y, fy = axis(y, repeaty)
+    a, b = tf.gather(perm, i), tf.gather(perm, ii)
+
+    def grad(corner, gx, gy):
+        h = tf.gather(perm, corner)
+        return gx * tf.gather(grad_x, h) + gy * tf.gather(grad_y, h)
+
+    def lerp(t, lo, hi):
+        return lo + t * (hi - lo)
+
+    x1, y1 = x - 1.0, y - 1.0
+    return lerp(fy, lerp(fx, grad(a + j, x, y), grad(b + j, x1, y)),
+                lerp(fx, grad(a + jj, x, y1), grad(b + jj, x1, y1)))
+
+
+def _normalise(noise_map, axes):
+    lo = tf.reduce_min(noise_map, axis=axes, keepdims=True)
+    hi = tf.reduce_max(noise_map, axis=axes, keepdims=True)
+    return (noise_map - lo) / tf.maximum(hi - lo, 1e-12)
+
+
+def perlin_clouds(base_scale, height: int, width: int, octaves: int = OCTAVES,
+                  persistence: float = PERSISTENCE) -> tf.Tensor:
+    """Cloud maps in [0, 1], shape ``(batch, height, width)`` float32, one per ``base_scale`` entry.
+
+    Same maths as :func:`reference_clouds`, for a whole batch at once.
+    """
+    if not tf.is_tensor(base_scale):
+        base_scale = np.asarray(base_scale, np.float64)  # not via float32, which would round the scales
+    base_scale = tf.reshape(tf.cast(base_scale, tf.float64), (-1, 1, 1, 1))
+    k = tf.reshape(tf.range(1, octaves + 1, dtype=tf.float64), (1, -1, 1, 1))
+    scale = base_scale / k                                           # (B, K, 1, 1)
+    rows = tf.reshape(tf.range(height, dtype=tf.float64), (1, 1, -1, 1))
+    cols = tf.reshape(tf.range(width, dtype=tf.float64), (1, 1, 1, -1))
+    noise_values = tf.cast(perlin2(rows / scale, cols / scale, float(width), float(height)), tf.float64)
+    weights = tf.reshape(persistence ** tf.range(1, octaves + 1, dtype=tf.float64), (1, -1, 1, 1))
+    total = tf.reduce_sum(noise_values * weights, axis=1)
+    return tf.cast(_normalise(total, [1, 2]), tf.float32)
+
+
+def reference_clouds(height: int, width: int, base_scale: float, octaves: int = OCTAVES,
+                     persistence: float = PERSISTENCE) -> np.ndarray:
+    """The reference cloud map: a per-pixel ``noise.pnoise2`` loop, min-max normalised (float64)."""
+    import noise
+    out = np.zeros((height, width))
+    for i in range(height):
+        for j in range(width):
+            value = 0.0
+            for k in range(1, octaves + 1):
+                s = base_scale / k
+                value += persistence ** k * noise.pnoise2(i / s, j / s, octaves=1, repeatx=width, repeaty=height, base=0)
+            out[i, j] = value
+    lo, hi = out.min(), out.max()
+    return (out - lo) / max(hi - lo, 1e-12)
+
+
+def blend_clouds(images, clouds, alpha):
+    """``images * (1 - alpha) + clouds * alpha``: images (B, H, W, C) in [0, 1], clouds (B, H, W)
+    in [0, 1] (repeated over channels), alpha (B,)."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    alpha = tf.reshape(tf.cast(alpha, tf.float32), (-1, 1, 1, 1))
+    return images * (1.0 - alpha) + tf.cast(clouds, tf.float32)[..., None] * alpha
+
+
+def sample_cloud_params(batch: int, seed, scale_range: Sequence[float] = SCALE_RANGE,
+                        alpha_range: Sequence[float] = ALPHA_RANGE) -> tuple[tf.Tensor, tf.Tensor]:
+    """(base_scale, alpha), each (batch,), from the stateless RNG seed ``seed`` (two integers)."""
+    u = tf.random.stateless_uniform((2, batch), seed=tf.cast(seed, tf.int64), dtype=tf.float64)
+    scale = scale_range[0] + u[0] * (scale_range[1] - scale_range[0])
+    alpha = alpha_range[0] + u[1] * (alpha_range[1] - alpha_range[0])
+    return scale, tf.cast(alpha, tf.float32)
+
+
+def add_clouds(images, seed, scale_range: Sequence[float] = SCALE_RANGE,
+               alpha_range: Sequence[float] = ALPHA_RANGE) -> tuple[tf.Tensor, tf.Tensor]:
+    """Cover a batch of [0, 1] images (B, H, W, C) with clouds; returns (cloudy, alpha)."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    shape = tf.shape(images)
+    scale, alpha = sample_cloud_params(shape[0], seed, scale_range, alpha_range)
+    clouds = perlin_clouds(scale, int(images.shape[1]), int(images.shape[2]))
+    return blend_clouds(images, clouds, alpha), alpha
+
+
+def cloud_pairs_dataset(images: tf.data.Dataset | np.ndarray, batch_size: int, training: bool, seed: int = 0,
+                        with_alpha: bool = False, shuffle_buffer: int = 4096,
+                        alpha_range: Sequence[float] = ALPHA_RANGE) -> tf.data.Dataset:
+    """Batches of ``(cloudy, clear)`` (plus ``alpha`` if ``with_alpha``), float32 in [0, 1].
+
+    ``images`` are uint8 (N, H, W, 3) arrays or a dataset of such single images. Training
+    shuffles (seeded), repeats, drops the last partial batch and draws new clouds for every
+    batch of every epoch; otherwise the order and the clouds are fixed by ``seed``, so a test
+    set scores the same in every run.
+    """
+    ds = images if isinstance(images, tf.data.Dataset) else tf.data.Dataset.from_tensor_slices(images)
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(batch_size, drop_remainder=training)
+
+    def make(index, batch):
+        clear = tf.cast(batch, tf.float32) / 255.0
+        cloudy, alpha = add_clouds(clear, tf.stack([tf.cast(seed, tf.int64), index]), alpha_range=alpha_range)
+        return (cloudy, clear, alpha) if with_alpha else (cloudy, clear)
+
+    return ds.enumerate().map(make, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
+
+
+def write_cloud_pairs(images: np.ndarray, out_dir: str, seed: int = 0, names: Sequence[str] | None = None,
+                      extension: str = ".png", batch_size: int = 256) -> int:
+    """Write the reference's on-disk layout once: ``out_dir/cloudy/<name>`` and ``out_dir/clear/<name>``.
+
+    ``images`` are uint8 (N, H, W, 3). Clouds are seeded (same files for the same seed). Returns
+    the number of pairs written.
+    """
+    if extension not in (".png", ".jpg"):
+        raise Pix2GanError(f"extension {extension!r} is not supported for cloud pairs: use .png or .jpg")
+    names = list(names) if names is not None else [f"{i:06d}" for i in range(len(images))]
+    ds = cloud_pairs_dataset(np.asarray(images), batch_size, training=False, seed=seed)
+    n = 0
+    for cloudy, clear in ds:
+        for c, t in zip(to_uint8(cloudy, (0, 1)), to_uint8(clear, (0, 1))):
+            stem = os.path.splitext(os.path.basename(names[n]))[0] + extension
+            write_image(os.path.join(out_dir, "cloudy", stem), c)
+            write_image(os.path.join(out_dir, "clear", stem), t)
+            n += 1
+    return n
