@@ -1,0 +1,162 @@
+"""EuroSAT RGB: class folders of 64x64 Sentinel-2 tiles, a stratified split, download, h5 cache.
+
+Layout: ``<data_dir>/<Class>/<Class>_N.jpg`` for the ten classes of :data:`CLASSES` (the
+official zip holds them under ``2750/``). Tiles must be 64x64 RGB: other sizes are refused
+unless ``resize=True`` (area/bilinear resize to 64x64); grayscale or 4-band files are refused.
+The train/test split is stratified (the same fraction of every class) and deterministic: it
+depends only on the file names, ``test_fraction`` and ``seed``, never on listing order.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from typing import Sequence
+
+import h5py
+import keras
+import numpy as np
+
+from ..errors import Pix2GanError
+from ..imaging import read_image
+from .common import require_dir, sha256_file
+
+EUROSAT_URL = "http://madm.dfki.de/files/sentinel/EuroSAT.zip"
+CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
+           "PermanentCrop", "Residential", "River", "SeaLake")
+TILE = 64
+# sha256 of the `sha256sum` listing of every file (paths "eurosat/<Class>/<file>", LC_ALL=C order):
+# a 64-character stand-in for the 2.8 MB per-file list.
+LISTING_SHA256 = "7316d988d72daf8b7de093971837ec539e52a5adfe3b8c825c8a63828384a8e1"
+DATA_FIX = "pass --data-dir pointing at the folder holding AnnualCrop/ Forest/ ... (or --download)"
+
+
+def _natural(name: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def check_classes(classes: Sequence[str] | None) -> tuple[str, ...]:
+    """Validate a class filter (None = all ten classes)."""
+    if not classes:
+        return CLASSES
+    unknown = [c for c in classes if c not in CLASSES]
+    if unknown:
+        raise Pix2GanError(f"unknown EuroSAT class(es) {', '.join(unknown)}: use some of {', '.join(CLASSES)}")
+    return tuple(dict.fromkeys(classes))
+
+
+def eurosat_files(data_dir: str, classes: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """The JPEG files of each class, in natural order. Raises naming a missing or empty class folder."""
+    require_dir(data_dir, "EuroSAT data", DATA_FIX)
+    out = {}
+    for name in check_classes(classes):
+        folder = os.path.join(data_dir, name)
+        if not os.path.isdir(folder):
+            raise Pix2GanError(f"EuroSAT class folder {folder} is missing: {DATA_FIX}, or pick classes with --classes")
+        files = sorted((f for f in os.listdir(folder) if f.lower().endswith((".jpg", ".jpeg", ".png", ".tif"))),
+                       key=_natural)
+        if not files:
+            raise Pix2GanError(f"EuroSAT class folder {folder} holds no images: {DATA_FIX}")
+        out[name] = [os.path.join(folder, f) for f in files]
+    return out
+
+
+def stratified_split(files: dict[str, list[str]], test_fraction: float = 0.3, seed: int = 0,
+                     max_per_class: int | None = None) -> dict[str, list[tuple[str, int]]]:
+    """Split every class alike into ``{"train": [(path, label)], "test": [...]}``.
+
+    Each class is shuffled by a generator seeded with (seed, class name), optionally cut to
+    ``max_per_class`` files, and its first ``round(n * test_fraction)`` files go to test.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise Pix2GanError(f"test fraction {test_fraction} must be between 0 and 1 (e.g. 0.3)")
+    split: dict[str, list[tuple[str, int]]] = {"train": [], "test": []}
+    for name, paths in files.items():
+        label = CLASSES.index(name)
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
+        order = np.random.default_rng([seed, key]).permutation(len(paths))
+        chosen = [paths[k] for k in order[:max_per_class]]
+        n_test = int(round(len(chosen) * test_fraction))
+        split["test"] += [(p, label) for p in chosen[:n_test]]
+        split["train"] += [(p, label) for p in chosen[n_test:]]
+    return split
+
+
+def read_tiles(paths: Sequence[str], resize: bool = False) -> np.ndarray:
+    """Decode tiles into a uint8 (N, 64, 64, 3) array; raises naming the first bad file."""
+    import cv2
+    out = np.empty((len(paths), TILE, TILE, 3), np.uint8)
+    for n, path in enumerate(paths):
+        image = read_image(path, channels=3)
+        if image.dtype != np.uint8:
+            raise Pix2GanError(f"image {path} is {image.dtype}, expected 8-bit RGB: convert it to 8-bit")
+        if image.shape[:2] != (TILE, TILE):
+            if not resize:
+                raise Pix2GanError(f"image {path} is {image.shape[1]}x{image.shape[0]}, expected {TILE}x{TILE}: "
+                                   "remove it, or pass --resize to resize tiles to 64x64")
+            image = cv2.resize(image, (TILE, TILE), interpolation=cv2.INTER_AREA)
+        out[n] = image
+    return out
+
+
+def load_eurosat(data_dir: str, classes: Sequence[str] | None = None, test_fraction: float = 0.3, seed: int = 0,
+                 max_per_class: int | None = None, resize: bool = False,
+                 cache: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{"train": (images uint8 (N, 64, 64, 3), labels (N,)), "test": (...)}``.
+
+    ``cache`` names an .h5 file: written on the first call, read back on later calls with the
+    same file list (the cache records which files it holds and is rebuilt when they differ).
+    """
+    split = stratified_split(eurosat_files(data_dir, classes), test_fraction, seed, max_per_class)
+    key = hashlib.sha256("\n".join(f"{s}:{os.path.relpath(p, data_dir)}" for s in ("train", "test")
+                                   for p, _ in split[s]).encode()).hexdigest()
+    if cache and os.path.isfile(cache):
+        try:
+            with h5py.File(cache, "r") as f:
+                if f.attrs.get("key") == key:
+                    return {s: (f[f"{s}/images"][()], f[f"{s}/labels"][()]) for s in ("train", "test")}
+        except OSError:
+            raise Pix2GanError(f"cache file {cache} is not a readable h5 file: delete it so it is rebuilt") from None
+    out = {s: (read_tiles([p for p, _ in split[s]], resize), np.array([l for _, l in split[s]], np.int32))
+           for s in ("train", "test")}
+    if cache:
+        os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)
+        tmp = cache + f".tmp{os.getpid()}"
+        with h5py.File(tmp, "w") as f:
+            f.attrs["key"] = key
+            for s, (images, labels) in out.items():
+                f.create_dataset(f"{s}/images", data=images, compression="gzip", compression_opts=1)
+                f.create_dataset(f"{s}/labels", data=labels)
+        os.replace(tmp, cache)
+    return out
+
+
+def listing_sha256(data_dir: str, prefix: str = "eurosat") -> str:
+    """sha256 of the ``sha256sum``-style listing of every file below ``data_dir`` (C-sorted paths
+    written as ``<prefix>/<relative path>``), comparable with :data:`LISTING_SHA256`."""
+    rel = sorted((os.path.relpath(os.path.join(root, n), data_dir) for root, _, names in os.walk(data_dir)
+                  for n in names), key=lambda p: p.encode())
+    listing = "".join(f"{sha256_file(os.path.join(data_dir, p))}  {prefix}/{p}\n" for p in rel)
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def verify_eurosat(data_dir: str, expected: str = LISTING_SHA256) -> None:
+    """Check the whole EuroSAT folder (every file's bytes and name) against one listing hash."""
+    found = listing_sha256(data_dir)
+    if found != expected:
+        raise Pix2GanError(f"EuroSAT folder {data_dir} does not match the published file listing "
+                           f"(sha256 {found[:12]}..., expected {expected[:12]}...): re-download or re-copy it")
+
+
+def download_eurosat(cache_dir: str = "datasets", archive_sha256: str | None = None) -> str:
+    """Download and extract the official zip with ``keras.utils.get_file``; returns the class folder.
+
+    ``archive_sha256``, when given, is checked by ``get_file`` (``file_hash``).
+    """
+    path = keras.utils.get_file("EuroSAT.zip", EUROSAT_URL, cache_dir=os.path.abspath(cache_dir),
+                                cache_subdir="", extract=True, file_hash=archive_sha256, hash_algorithm="sha256")
+    root = path if os.path.isdir(path) else os.path.splitext(path)[0] + "_extracted"
+    for candidate in (os.path.join(root, "2750"), os.path.join(root, "EuroSAT", "2750"), root):
+        if os.path.isdir(os.path.join(candidate, CLASSES[0])):
+            return candidate
+    raise Pix2GanError(f"the EuroSAT archive extracted to {root} has no {CLASSES[0]}/ folder: delete it and download again")
