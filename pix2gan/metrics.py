@@ -24,3 +24,40 @@ def image_metrics(prediction, target, value_range: Sequence[float] = (-1.0, 1.0)
         "psnr": tf.image.psnr(p, t, max_val=1.0),
         "ssim": tf.image.ssim(p, t, max_val=1.0),
     }
+
+
+# --- Frechet distance between feature sets (FID-style) -------------------------------------------
+
+def feature_statistics(features) -> tuple:
+    """Mean vector and covariance matrix (float64) of ``features`` shaped (n, d), n >= 2."""
+    import numpy as np
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2 or len(f) < 2:
+        raise ValueError(f"features must be (n >= 2, d), got shape {f.shape}")
+    return f.mean(axis=0), np.cov(f, rowvar=False)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """Frechet distance between Gaussians N(mu1, sigma1) and N(mu2, sigma2):
+    ``|mu1 - mu2|^2 + tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2))``.
+
+    ``tr((s1 s2)^(1/2))`` is computed as the sum of square roots of the eigenvalues of the
+    symmetric ``s1^(1/2) s2 s1^(1/2)``, which has the same spectrum, so no complex
+    ``sqrtm`` round-off arises; tests check it against ``scipy.linalg.sqrtm``.
+    """
+    import numpy as np
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
+    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
+        raise ValueError(f"mismatched statistics: means {mu1.shape} / {mu2.shape}, covariances {s1.shape} / {s2.shape}")
+    w, v = np.linalg.eigh((s1 + s1.T) / 2)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    middle = root1 @ s2 @ root1
+    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_root)
+
+
+def frechet_distance_of_features(features1, features2) -> float:
+    """Frechet distance between the Gaussians fitted to two feature sets (n, d)."""
+    return frechet_distance(*feature_statistics(features1), *feature_statistics(features2))
