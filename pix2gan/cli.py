@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except Pix2GanError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except FloatingPointError as exc:  # a diverged run: reported, nothing saved
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _run_entry(args, rest) -> int:

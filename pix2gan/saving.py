@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 
@@ -40,7 +41,14 @@ def save_model_files(model: keras.Model, out_dir: str, stem: str) -> dict[str, s
     ``<out_dir>/<stem>.weights.h5``. Each file is written to a temporary name and renamed, so a
     crash never leaves a truncated file in place of a good one."""
     check_finite(model)
-    full = _atomic(os.path.join(out_dir, f"{stem}.h5"), lambda p: model.save(p, include_optimizer=False))
+    # .h5 is chosen on purpose (loadable by any Keras); silence Keras's "legacy format" notice.
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
+    try:
+        full = _atomic(os.path.join(out_dir, f"{stem}.h5"), lambda p: model.save(p, include_optimizer=False))
+    finally:
+        absl_logger.setLevel(level)
     weights = _atomic(os.path.join(out_dir, f"{stem}.weights.h5"), model.save_weights)
     return {"model": full, "weights": weights}
 

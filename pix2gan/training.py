@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Sequence
 
 import keras
@@ -24,9 +25,12 @@ def fit_gan(trainer: keras.Model, train_ds: tf.data.Dataset, *, run_dir: str, ep
     diverged model.
     """
     os.makedirs(run_dir, exist_ok=True)
-    history = trainer.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=val_ds,
-                          validation_steps=validation_steps,
-                          callbacks=list(standard_callbacks(run_dir)) + list(callbacks), verbose=verbose)
+    with warnings.catch_warnings():
+        # our pipelines shuffle themselves; Keras warns that its own shuffle flag is ignored
+        warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
+        history = trainer.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=val_ds,
+                              validation_steps=validation_steps,
+                              callbacks=list(standard_callbacks(run_dir)) + list(callbacks), verbose=verbose)
     for values in history.history.values():
         if values and not all(map(lambda v: v == v, values)):
             raise FloatingPointError("training produced NaN losses and was stopped; nothing was saved")

@@ -33,6 +33,7 @@ def facades_dir():
 
 def run_python(args, cwd, timeout=600, env=None):
     """Run ``python args...`` in a subprocess and return the CompletedProcess (text output)."""
-    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO, **(env or {}))
+    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+    full_env.update(env or {})
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env=full_env)

@@ -77,15 +77,18 @@ def require_dir(path: str | None, what: str, fix: str) -> str:
 
 def augment_pair(a, b, size: Sequence[int], jitter: bool, seed=None):
     """Resize an (input, target) pair to ``size``; with ``jitter`` do the pix2pix augmentation:
-    resize to 286/256 of the size, take the same random crop of both, mirror both at random."""
+    resize to 286/256 of the size, take the same random crop of both, mirror both at random.
+
+    ``seed`` is a stateless seed (shape (2,) int64 tensor) for the jitter."""
     h, w = int(size[0]), int(size[1])
     ca = tf.shape(a)[-1]
     both = tf.concat([a, b], axis=-1)
     if jitter:
         big = (h * 286 // 256, w * 286 // 256)
         both = tf.image.resize(both, big, method="nearest")
-        both = tf.image.random_crop(both, (h, w, tf.shape(both)[-1]), seed=seed)
-        both = tf.image.random_flip_left_right(both, seed=seed)
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+        both = tf.image.stateless_random_crop(both, (h, w, tf.shape(both)[-1]), seed=seeds[0])
+        both = tf.image.stateless_random_flip_left_right(both, seed=seeds[1])
     else:
         both = tf.image.resize(both, (h, w), method="bilinear")
     return both[..., :ca], both[..., ca:]

@@ -59,16 +59,22 @@ def _finish(ds: tf.data.Dataset, image_size: Sequence[int], batch_size: int, tra
             repeat: bool | None) -> tf.data.Dataset:
     """Shared tail of every Facades pipeline: cache uint8 pairs, jitter, scale to [-1, 1], batch."""
     ds = ds.cache()
-    if training:
-        ds = ds.shuffle(1000, seed=seed, reshuffle_each_iteration=True)
-
-    def prepare(a, b):
-        a, b = augment_pair(tf.cast(a, tf.float32), tf.cast(b, tf.float32), image_size, jitter=training)
-        return scale_images(a), scale_images(b)
-    ds = ds.map(prepare, num_parallel_calls=AUTOTUNE)
-    # shuffling already happened on the cached pairs
     if training if repeat is None else repeat:
         ds = ds.repeat()
+    if training:
+        ds = ds.shuffle(1000, seed=seed, reshuffle_each_iteration=True)
+        # A seeded stream of stateless seeds makes the jitter reproducible, even in parallel maps.
+        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.random(seed=seed).batch(2)))
+
+        def prepare(pair, rng):
+            a, b = augment_pair(tf.cast(pair[0], tf.float32), tf.cast(pair[1], tf.float32), image_size,
+                                jitter=True, seed=rng)
+            return scale_images(a), scale_images(b)
+    else:
+        def prepare(a, b):
+            a, b = augment_pair(tf.cast(a, tf.float32), tf.cast(b, tf.float32), image_size, jitter=False)
+            return scale_images(a), scale_images(b)
+    ds = ds.map(prepare, num_parallel_calls=AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=training).prefetch(AUTOTUNE)
 
 
