@@ -1,0 +1,96 @@
+"""Benchmark the MNIST family: training speed and sample quality after a fixed number of epochs.
+
+    python bench/mnist.py --data-dir ../shared/data/mnist            # about 15-25 CPU minutes
+    python bench/mnist.py --scale 5                                    # 5x the epochs
+    python bench/mnist.py --entries dcgan-mnist --epochs dcgan-mnist=20
+
+For each entry it trains from scratch (fresh run folder), then prints one row: training images/s,
+MNIST-FID of 10,000 samples against the 10,000 test images beside the real-vs-real floor (10,000
+train vs test images), and for conditional entries the judge's accuracy against the requested
+labels and the per-label pixel-std ratio of samples to real digits (min and mean over labels).
+The judge is models/mnist_classifier.h5, trained on first use.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from pix2gan.classifier import CLASSIFIER_PATH, MnistJudge  # noqa: E402
+from pix2gan.data.mnist import resolve_mnist  # noqa: E402
+from pix2gan.zoo import get_entry  # noqa: E402
+from pix2gan.zoo.mnist import RECIPES  # noqa: E402
+
+DEFAULT_EPOCHS = {"gan-mnist": 10, "cgan-mnist": 5, "lsgan-mnist": 5, "dcgan-mnist": 4}
+TARGETS = "targets: conditional label acc >= 0.95 with std ratio >= 0.5; DCGAN FID <= 10x floor"
+
+
+def parse_epochs(text: str) -> dict:
+    out = {}
+    for part in filter(None, (text or "").split(",")):
+        name, value = part.split("=")
+        out[name.strip()] = int(value)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist"))
+    parser.add_argument("--entries", nargs="+", default=list(DEFAULT_EPOCHS), choices=list(RECIPES))
+    parser.add_argument("--epochs", type=parse_epochs, default={}, help="per-entry epochs, e.g. gan-mnist=50,dcgan-mnist=10")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the default epochs (default 1)")
+    parser.add_argument("--samples", type=int, default=10000, help="generated images scored per entry (default 10000)")
+    parser.add_argument("--classifier", default=CLASSIFIER_PATH)
+    parser.add_argument("--workdir", help="where runs go (default: a fresh temporary folder)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    source = resolve_mnist(args.data_dir)
+    workdir = args.workdir or tempfile.mkdtemp(prefix="pix2gan-bench-mnist-")
+    start = time.time()
+    judge = MnistJudge.from_source(source, args.classifier)
+    floor = judge.floor(args.samples)
+    print(f"judge {args.classifier}: test accuracy {judge.test_accuracy():.4f}; real-vs-real MNIST-FID floor "
+          f"{floor:.3f} ({time.time() - start:.0f} s)", flush=True)
+
+    rows = []
+    for name in args.entries:
+        epochs = args.epochs.get(name, max(1, round(DEFAULT_EPOCHS.get(name, 5) * args.scale)))
+        entry = get_entry(name)
+        p = argparse.ArgumentParser()
+        entry.add_train_args(p)
+        run_args = p.parse_args(["--data-dir", source, "--epochs", str(epochs), "--fid-every", "0",
+                                 "--eval-samples", str(args.samples), "--classifier", args.classifier,
+                                 "--logdir", os.path.join(workdir, "logs"), "--out", os.path.join(workdir, "models"),
+                                 "--run-name", f"bench-{name}", "--seed", str(args.seed), "--verbose", "0"])
+        t0 = time.time()
+        m = entry.train(run_args)
+        row = {"entry": name, "epochs": epochs, "images_per_s": m["images_per_s"], "fid": m["final_fid"],
+               "floor": m["fid_floor"], "label_accuracy": m.get("final_label_accuracy"),
+               "std_ratio_min": m.get("final_std_ratio_min"), "std_ratio_mean": m.get("final_std_ratio_mean"),
+               "classes_covered": m["final_classes_covered"], "histogram": m["final_class_histogram"],
+               "seconds": time.time() - t0}
+        rows.append(row)
+        print(f"done {name}: {json.dumps(row)}", flush=True)
+
+    def f(v, fmt):
+        return "-" if v is None else format(v, fmt)
+    print()
+    print(f"MNIST benchmark, {args.samples} samples per entry, CPU, total {time.time() - start:.0f} s; {TARGETS}")
+    print("| entry | epochs | train img/s | MNIST-FID | floor | FID/floor | label acc | std ratio min / mean | classes >= 2% |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['entry']} | {r['epochs']} | {r['images_per_s']:.0f} | {r['fid']:.2f} | {r['floor']:.3f} | "
+              f"{r['fid'] / r['floor']:.1f}x | {f(r['label_accuracy'], '.4f')} | "
+              f"{f(r['std_ratio_min'], '.2f')} / {f(r['std_ratio_mean'], '.2f')} | {r['classes_covered']} |")
+    with open(os.path.join(workdir, "bench_mnist.json"), "w") as fh:
+        json.dump({"floor": floor, "rows": rows}, fh, indent=2)
+    print(f"\nruns and bench_mnist.json in {workdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
