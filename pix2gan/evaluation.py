@@ -82,3 +82,41 @@ def translate_folder(model_path: str, input_dir: str, output_dir: str, mode: str
         if bar:
             bar.add(1)
     return written
+
+
+def per_image_scores(generator: keras.Model, dataset: tf.data.Dataset, mode: str = "inference",
+                     value_range: Sequence[float] | None = None) -> dict[str, np.ndarray]:
+    """Per-image L1, PSNR and SSIM of the generator (``model_*``) and of the input itself
+    (``input_*``, the do-nothing baseline) over batches ``(input, target, *extras)``; the extras
+    (e.g. cloud opacity, class label) come back as ``extra0``, ``extra1``, ... for grouping."""
+    value_range = value_range or output_value_range(generator)
+    generate = make_generate_fn(generator, mode)
+    parts: dict[str, list] = {}
+    for x, y, *extras in dataset:
+        found = {f"model_{k}": v for k, v in image_metrics(generate(x), y, value_range).items()}
+        found |= {f"input_{k}": v for k, v in image_metrics(x, y, value_range).items()}
+        found |= {f"extra{i}": e for i, e in enumerate(extras)}
+        for k, v in found.items():
+            parts.setdefault(k, []).append(np.asarray(v))
+    if not parts:
+        raise Pix2GanError("the evaluation set is empty: check --data-dir and the split")
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def grouped_table(scores: dict[str, np.ndarray], groups: np.ndarray, names: Sequence[str],
+                  title: str = "group") -> tuple[str, list[dict]]:
+    """Mean scores per group (``groups[i]`` indexes ``names``), model next to input, as a
+    Markdown table and as rows of numbers; the last row is the whole set."""
+    rows = []
+    for g, name in list(enumerate(names)) + [(None, "all")]:
+        keep = np.ones(len(groups), bool) if g is None else groups == g
+        if not keep.any():
+            continue
+        rows.append({title: name, "n": int(keep.sum()),
+                     **{k: float(np.mean(scores[k][keep])) for k in scores if k.startswith(("model_", "input_"))}})
+    cols = ("model_psnr", "input_psnr", "model_ssim", "input_ssim", "model_l1", "input_l1")
+    lines = [f"| {title} | n | PSNR model | PSNR input | SSIM model | SSIM input | L1 model | L1 input |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r[title]} | {r['n']} | " + " | ".join(f"{r[c]:.2f}" if "psnr" in c else f"{r[c]:.4f}" for c in cols)
+              + " |" for r in rows]
+    return "\n".join(lines), rows

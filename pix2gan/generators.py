@@ -151,8 +151,8 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
     convolutional model for any such size.
 
     ``residual=True`` (the ``-plus`` recipe) predicts a correction instead: the output is
-    ``clip(input + tanh(conv(features)), 0, 1)`` (Add, then ReLU capped at 1), so
-    the untrained network starts near the identity, which is already the right answer for thin
+    ``clip(input + tanh(conv(features)), 0, 1)`` (Add, then ReLU capped at 1) with the
+    correction conv zero-initialised, so the untrained network is exactly the identity, which is already the right answer for thin
     clouds.
     """
     from .blocks import double_conv
@@ -176,7 +176,8 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
         x = layers.Concatenate(name=f"skip{i + 1}")([skip, x])
         x = double_conv(x, f, norm=norm, name=f"dec{i + 1}")
     if residual:
-        x = layers.Conv2D(output_channels, 1, activation="tanh", dtype="float32", name="correction")(x)
+        x = layers.Conv2D(output_channels, 1, activation="tanh", kernel_initializer="zeros", dtype="float32",
+                          name="correction")(x)
         x = layers.Add(dtype="float32", name="add_correction")([inputs, x])
         outputs = layers.ReLU(max_value=1.0, dtype="float32", name="output_image")(x)
     else:

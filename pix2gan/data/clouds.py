@@ -171,8 +171,9 @@ def add_clouds(images, seed, scale_range: Sequence[float] = SCALE_RANGE,
 
 def cloud_pairs_dataset(images: tf.data.Dataset | np.ndarray, batch_size: int, training: bool, seed: int = 0,
                         with_alpha: bool = False, shuffle_buffer: int = 4096,
-                        alpha_range: Sequence[float] = ALPHA_RANGE) -> tf.data.Dataset:
-    """Batches of ``(cloudy, clear)`` (plus ``alpha`` if ``with_alpha``), float32 in [0, 1].
+                        alpha_range: Sequence[float] = ALPHA_RANGE, labels: np.ndarray | None = None) -> tf.data.Dataset:
+    """Batches of ``(cloudy, clear)`` (plus ``alpha`` if ``with_alpha``, then ``labels`` if
+    given), float32 in [0, 1].
 
     ``images`` are uint8 (N, H, W, 3) arrays or a dataset of such single images. Training
     shuffles (seeded), repeats, drops the last partial batch and draws new clouds for every
@@ -180,14 +181,17 @@ def cloud_pairs_dataset(images: tf.data.Dataset | np.ndarray, batch_size: int, t
     set scores the same in every run.
     """
     ds = images if isinstance(images, tf.data.Dataset) else tf.data.Dataset.from_tensor_slices(images)
+    if labels is not None:
+        ds = tf.data.Dataset.zip(ds, tf.data.Dataset.from_tensor_slices(np.asarray(labels)))
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.batch(batch_size, drop_remainder=training)
 
     def make(index, batch):
+        batch, extra = (batch, ()) if labels is None else (batch[0], (batch[1],))
         clear = tf.cast(batch, tf.float32) / 255.0
         cloudy, alpha = add_clouds(clear, tf.stack([tf.cast(seed, tf.int64), index]), alpha_range=alpha_range)
-        return (cloudy, clear, alpha) if with_alpha else (cloudy, clear)
+        return ((cloudy, clear, alpha) + extra) if with_alpha else (cloudy, clear)
 
     return ds.enumerate().map(make, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
 

@@ -6,3 +6,4 @@ from . import pix2pix_facades  # noqa: E402,F401
 from . import mnist  # noqa: E402,F401
 
 __all__ = ["Entry", "get_entry", "list_entries", "register"]
+from . import cloud_removal  # noqa: E402,F401
