@@ -22,6 +22,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--mode", choices=("paper", "inference"), default="inference",
                    help="inference (default: training=False) or paper (dropout + batch statistics)")
     t.add_argument("--resize", action="store_true", help="resize images to the model's size and back")
+    t.add_argument("--tile", type=int, nargs="?", const=0, default=None, metavar="SIZE",
+                   help="any-size images (e.g. cloud removal on whole scenes): run the model over overlapping "
+                        "tiles with seamless blending, keeping size and dtype; SIZE defaults to the model's "
+                        "input size. INPUT_DIR may then be a single image")
+    t.add_argument("--overlap", type=int, help="tile overlap in pixels (default a quarter of the tile)")
+    t.add_argument("--max-value", type=float, help="value of full scale for 16-bit input (default 65535; "
+                                                   "e.g. 10000 for Sentinel-2 reflectance)")
     return parser
 
 
@@ -38,8 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "translate":
             if rest:
                 _parser().error(f"unrecognized arguments: {' '.join(rest)}")
-            from .evaluation import translate_folder
-            written = translate_folder(args.model, args.input_dir, args.output_dir, args.mode, args.resize)
+            from .evaluation import translate_folder, translate_tiled
+            if args.tile is not None:
+                written = translate_tiled(args.model, args.input_dir, args.output_dir, args.tile or None,
+                                          args.overlap, args.max_value)
+            else:
+                written = translate_folder(args.model, args.input_dir, args.output_dir, args.mode, args.resize)
             print(f"wrote {len(written)} images to {args.output_dir}")
             return 0
         return _run_entry(args, rest)

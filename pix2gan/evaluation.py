@@ -120,3 +120,27 @@ def grouped_table(scores: dict[str, np.ndarray], groups: np.ndarray, names: Sequ
     lines += [f"| {r[title]} | {r['n']} | " + " | ".join(f"{r[c]:.2f}" if "psnr" in c else f"{r[c]:.4f}" for c in cols)
               + " |" for r in rows]
     return "\n".join(lines), rows
+
+
+def translate_tiled(model_path: str, input_path: str, output_dir: str, tile: int | None = None,
+                    overlap: int | None = None, max_value: float | None = None, verbose: bool = True) -> list[str]:
+    """Run a saved [0, 1] generator (e.g. cloud removal) over images of any size, tile by tile.
+
+    ``input_path`` is an image or a folder of them; each output keeps its input's size and
+    dtype and is written to ``output_dir`` (JPEG inputs become PNG, so nothing is lost again;
+    TIFF outputs are written strip by strip). See :func:`pix2gan.tiling.remove_clouds`.
+    """
+    from .saving import load_model
+    from .tiling import remove_clouds
+    generator = load_model(model_path)
+    files = list_images(input_path) if os.path.isdir(input_path) else [input_path]
+    if not files:
+        raise Pix2GanError(f"input folder {input_path} holds no images (.png, .jpg, .tif, .bmp)")
+    written = []
+    for path in files:
+        stem, ext = os.path.splitext(os.path.basename(path))
+        ext = ".png" if ext.lower() in (".jpg", ".jpeg", ".bmp") else ext
+        out = os.path.join(output_dir, stem + ext)
+        remove_clouds(path, generator, out, tile=tile, overlap=overlap, max_value=max_value, verbose=verbose)
+        written.append(out)
+    return written

@@ -65,14 +65,16 @@ def stratified_split(files: dict[str, list[str]], test_fraction: float = 0.3, se
                      max_per_class: int | None = None) -> dict[str, list[tuple[str, int]]]:
     """Split every class alike into ``{"train": [(path, label)], "test": [...]}``.
 
-    Each class is shuffled by a generator seeded with (seed, class name), optionally cut to
-    ``max_per_class`` files, and its first ``round(n * test_fraction)`` files go to test.
+    Each class's files are put in natural name order, shuffled by a generator seeded with
+    (seed, class name), optionally cut to ``max_per_class`` files, and the first
+    ``round(n * test_fraction)`` go to test: the split never depends on listing order.
     """
     if not 0.0 < test_fraction < 1.0:
         raise Pix2GanError(f"test fraction {test_fraction} must be between 0 and 1 (e.g. 0.3)")
     split: dict[str, list[tuple[str, int]]] = {"train": [], "test": []}
     for name, paths in files.items():
         label = CLASSES.index(name)
+        paths = sorted(paths, key=lambda p: _natural(os.path.basename(p)))
         key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
         order = np.random.default_rng([seed, key]).permutation(len(paths))
         chosen = [paths[k] for k in order[:max_per_class]]

@@ -1,0 +1,126 @@
+"""Cloud-removal benchmark: cloud synthesis speed, quality at a fixed step budget, tiled inference.
+
+    python bench/clouds.py                      # all three parts, defaults sized for ~20 min on 2 CPU cores
+    python bench/clouds.py --steps 600 --per-class 600 --batch-size 64   # scale the quality part up
+
+Parts:
+1. synthesis images/s: the reference per-pixel ``noise.pnoise2`` loop vs the vectorised
+   TensorFlow port (traced, batches of 64), same run, and their largest difference;
+2. quality: the reference recipe and ours trained for the same steps on a class-balanced split
+   of ``../shared/data/eurosat``, test PSNR/SSIM next to the cloudy input, per opacity bin;
+3. tiled inference megapixels/s and peak resident memory on a random ``--scene``-sized 8-bit
+   scene (run in a fresh subprocess so the peak is its own).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+
+def synthesis(args) -> None:
+    import tensorflow as tf
+    from pix2gan.data.clouds import SCALE_RANGE, perlin_clouds, reference_clouds
+    rng = np.random.default_rng(args.seed)
+    scales = rng.uniform(*SCALE_RANGE, size=max(args.ours_images, args.ref_images))
+    t = time.perf_counter()
+    ref = [reference_clouds(64, 64, s) for s in scales[:args.ref_images]]
+    ref_rate = args.ref_images / (time.perf_counter() - t)
+    run = tf.function(lambda s: perlin_clouds(s, 64, 64))
+    batches = [tf.constant(scales[i:i + 64]) for i in range(0, args.ours_images, 64)]
+    first = run(batches[0]).numpy()  # trace once, outside the timing
+    t = time.perf_counter()
+    for b in batches:
+        run(b)
+    ours_rate = sum(len(b) for b in batches) / (time.perf_counter() - t)
+    diff = max(float(np.abs(r - first[i]).max()) for i, r in enumerate(ref[:len(first)]))
+    print("\n## cloud synthesis (64x64, 12 octaves)\n")
+    print("| implementation | images | images/s |")
+    print("|---|---:|---:|")
+    print(f"| reference pnoise2 loop | {args.ref_images} | {ref_rate:.1f} |")
+    print(f"| vectorised TF (batch 64) | {args.ours_images} | {ours_rate:.1f} |")
+    print(f"\nspeed-up {ours_rate / ref_rate:.0f}x; largest difference of the cloud maps {diff:.2e}")
+
+
+def quality(args) -> None:
+    from pix2gan.data.eurosat import load_eurosat
+    from pix2gan.zoo.cloud_removal import PLUS, REFERENCE, cloud_report, train_recipe
+    data = load_eurosat(args.data_dir, test_fraction=0.2, seed=args.seed, max_per_class=args.per_class)
+    (train_x, _), (test_x, test_y) = data["train"], data["test"]
+    print(f"\n## quality: {len(train_x)} train / {len(test_x)} test tiles (class-balanced), "
+          f"{args.steps} steps at batch {args.batch_size}, same seed\n", flush=True)
+    reports, times = {}, {}
+    for recipe in (REFERENCE, PLUS):
+        t = time.perf_counter()
+        trainer = train_recipe(recipe, train_x, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+                               run_dir=os.path.join(args.logdir, f"{recipe}-{int(time.time())}"), verbose=0)
+        times[recipe] = time.perf_counter() - t
+        reports[recipe] = cloud_report(trainer.generator, test_x, test_y, args.seed)
+    rows = [("cloudy input", reports[REFERENCE], "input")] + [(r, reports[r], "model") for r in (REFERENCE, PLUS)]
+    print("| method | PSNR | SSIM | L1 | " + " | ".join(f"PSNR a {r['alpha']}" for r in reports[REFERENCE]["alpha_rows"][:-1])
+          + " | train s |")
+    print("|---|---:|---:|---:|" + "---:|" * (len(reports[REFERENCE]["alpha_rows"]) - 1) + "---:|")
+    for label, rep, who in rows:
+        o = rep["overall"]
+        bins = " | ".join(f"{r[f'{who}_psnr']:.2f}" for r in rep["alpha_rows"][:-1])
+        secs = f"{times[label]:.0f}" if label in times else "-"
+        print(f"| {label} | {o[f'{who}_psnr']:.2f} | {o[f'{who}_ssim']:.4f} | {o[f'{who}_l1']:.4f} | {bins} | {secs} |")
+
+
+def tiling(args) -> None:
+    if not args.in_subprocess:
+        cmd = [sys.executable, __file__, "--part", "tiling", "--in-subprocess", "--scene", str(args.scene),
+               "--tile", str(args.tile)]
+        subprocess.run(cmd, check=True)
+        return
+    import keras  # noqa: F401
+    from pix2gan.generators import build_reference_unet
+    from pix2gan.tiling import remove_clouds
+    model = build_reference_unet((None, None, 3), residual=True)
+    rng = np.random.default_rng(0)
+    scene = rng.integers(0, 256, (args.scene, args.scene, 3), dtype=np.uint8)
+    remove_clouds(scene[:args.tile, :args.tile], model, tile=args.tile, verbose=False)  # trace once
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t = time.perf_counter()
+    remove_clouds(scene, model, tile=args.tile, overlap=args.tile // 4, verbose=False)
+    secs = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    mp = args.scene * args.scene / 1e6
+    print(f"\n## tiled inference (residual reference U-Net, tile {args.tile}, overlap {args.tile // 4}, CPU)\n")
+    print("| scene | seconds | MP/s | peak RSS MB | RSS before MB | scene MB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(f"| {args.scene}x{args.scene} uint8 | {secs:.1f} | {mp / secs:.3f} | {peak:.0f} | {before:.0f} | "
+          f"{scene.nbytes / 2**20:.0f} |", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", choices=("all", "synthesis", "quality", "tiling"), default="all")
+    p.add_argument("--data-dir", default=os.path.join(REPO, "..", "shared", "data", "eurosat"))
+    p.add_argument("--ref-images", type=int, default=4, help="images for the slow reference loop (default 4)")
+    p.add_argument("--ours-images", type=int, default=512, help="images for the vectorised version (default 512)")
+    p.add_argument("--per-class", type=int, default=200, help="tiles per class for the quality part (default 200)")
+    p.add_argument("--steps", type=int, default=150, help="training steps per recipe (default 150)")
+    p.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
+    p.add_argument("--scene", type=int, default=4096, help="tiled-inference scene side (default 4096)")
+    p.add_argument("--tile", type=int, default=256, help="tile side for tiled inference (default 256)")
+    p.add_argument("--logdir", default=os.path.join(REPO, "logs", "bench-clouds"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--in-subprocess", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    for part, fn in (("synthesis", synthesis), ("tiling", tiling), ("quality", quality)):
+        if args.part in ("all", part):
+            fn(args)
+
+
+if __name__ == "__main__":
+    main()
