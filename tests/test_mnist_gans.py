@@ -1,0 +1,161 @@
+"""MNIST GAN builders, the shared LatentGAN trainer, the four zoo entries and the sampler."""
+import argparse
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from pix2gan.discriminators import build_dcgan_discriminator, build_mlp_discriminator
+from pix2gan.errors import Pix2GanError
+from pix2gan.generators import build_dcgan_generator, build_mlp_generator
+from pix2gan.trainers import LatentGAN
+from pix2gan.trainers.latent import sample_generator
+from pix2gan.zoo import get_entry
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MNIST_DIR = os.path.join(REPO, "..", "shared", "data", "mnist")
+ENTRIES = ("gan-mnist", "cgan-mnist", "lsgan-mnist", "dcgan-mnist")
+
+
+@pytest.fixture
+def mnist_dir():
+    if not os.path.isdir(MNIST_DIR):
+        pytest.skip(f"real MNIST not found at {MNIST_DIR} (CI has ../shared/data; a fresh clone does not)")
+    return MNIST_DIR
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_builder_shapes(conditional):
+    classes = 10 if conditional else 0
+    z, labels = np.zeros((3, 64), np.float32), np.array([[1], [2], [3]], np.int32)
+    g_in = [z, labels] if conditional else z
+    for g in (build_mlp_generator(64, num_classes=classes),
+              build_mlp_generator(64, (128, 256, 512, 1024), num_classes=classes, norm="batch", activation="gelu"),
+              build_dcgan_generator(64, filters=16, num_classes=classes)):
+        assert len(g.inputs) == (2 if conditional else 1)
+        out = np.asarray(g(g_in))
+        assert out.shape == (3, 28, 28, 1) and np.all(np.abs(out) <= 1.0)
+    images = np.zeros((3, 28, 28, 1), np.float32)
+    d_in = [images, labels] if conditional else images
+    for d in (build_mlp_discriminator(num_classes=classes),
+              build_mlp_discriminator(hidden=(1024, 512, 256, 128), num_classes=classes, norm="batch", activation="gelu"),
+              build_dcgan_discriminator(filters=16, num_classes=classes)):
+        assert np.asarray(d(d_in)).shape == (3, 1)
+
+
+def test_vanilla_sizes_and_dcgan_rules():
+    g, d = build_mlp_generator(), build_mlp_discriminator()
+    assert [l.units for l in g.layers if isinstance(l, keras.layers.Dense)] == [256, 256, 784]
+    assert [l.units for l in d.layers if isinstance(l, keras.layers.Dense)] == [256, 256, 1]
+    dg, dd = build_dcgan_generator(), build_dcgan_discriminator()
+    # Radford et al.: no pooling, one projection dense in G, only the output dense in D
+    for model in (dg, dd):
+        assert not any("Pooling" in type(l).__name__ for l in model.layers)
+    assert sum(isinstance(l, keras.layers.Dense) for l in dg.layers) == 1
+    assert sum(isinstance(l, keras.layers.Dense) for l in dd.layers) == 1
+    assert any(isinstance(l, keras.layers.Conv2DTranspose) for l in dg.layers)
+    with pytest.raises(Pix2GanError, match="divisible by 4"):
+        build_dcgan_generator(output_shape=(30, 30, 1))
+
+
+def test_trainer_refuses_mixed_conditioning():
+    with pytest.raises(ValueError, match="disagree on conditioning"):
+        LatentGAN(build_mlp_generator(8, (16,), num_classes=10), build_mlp_discriminator(hidden=(16,)))
+
+
+@pytest.mark.parametrize("loss,smoothing", [("hinge", 0.0), ("lsgan", 0.1), ("bce", 0.1)])
+def test_trainer_loss_options_on_random_batches(loss, smoothing):
+    keras.utils.set_random_seed(0)
+    g = build_mlp_generator(8, (32,), num_classes=10)
+    d = build_mlp_discriminator(hidden=(32,), num_classes=10, embed_dim=8)
+    trainer = LatentGAN(g, d, adversarial_loss=loss, label_smoothing=smoothing, reconstruction_weight=0.05, seed=0)
+    trainer.compile()
+    x = np.random.default_rng(0).uniform(-1, 1, (64, 28, 28, 1)).astype(np.float32)
+    y = np.arange(64) % 10
+    before = [np.array(v) for v in g.trainable_variables]
+    history = trainer.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert all(np.isfinite(v[-1]) for v in history.history.values())
+    assert {"g_loss", "g_adv", "d_loss", "d_real", "d_fake"} <= set(history.history)
+    assert history.history["g_loss"][-1] != pytest.approx(history.history["g_adv"][-1])  # the L1 term counts
+    assert any(not np.allclose(a, np.array(b)) for a, b in zip(before, g.trainable_variables))
+
+
+def _train_args(entry, tmp_path, mnist_dir, extra=()):
+    parser = argparse.ArgumentParser()
+    entry.add_train_args(parser)
+    return parser.parse_args(["--data-dir", mnist_dir, "--epochs", "1", "--steps-per-epoch", "3",
+                              "--train-limit", "400", "--batch-size", "32", "--fid-every", "0",
+                              "--eval-samples", "0", "--logdir", str(tmp_path / "logs"),
+                              "--out", str(tmp_path / "models"), "--verbose", "0", *extra])
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_entry_trains_a_few_steps(tmp_path, mnist_dir, name):
+    entry = get_entry(name)
+    extra = ("--filters", "16") if name == "dcgan-mnist" else ()
+    metrics = entry.train(_train_args(entry, tmp_path, mnist_dir, extra))
+    for key in ("g_loss", "d_loss", "d_real", "d_fake"):
+        assert np.isfinite(metrics[key]), key
+    assert metrics["images_per_s"] > 0
+    path = tmp_path / "models" / f"{name}_generator.h5"
+    generator = keras.models.load_model(str(path), compile=False)  # plain Keras, no custom objects
+    assert len(generator.inputs) == (1 if name in ("gan-mnist", "dcgan-mnist") else 2)
+    assert (tmp_path / "logs" / name / "samples" / "epoch_0001.png").is_file()
+
+
+def test_conditional_dcgan_with_per_epoch_fid(tmp_path, mnist_dir):
+    from pix2gan.classifier import train_mnist_classifier
+    from pix2gan.data.mnist import read_mnist
+    from pix2gan.saving import save_model_files
+    train, test = read_mnist(mnist_dir, "train"), read_mnist(mnist_dir, "test")
+    judge, _ = train_mnist_classifier((train[0][:500], train[1][:500]), (test[0][:200], test[1][:200]),
+                                      epochs=1, batch_size=100, filters=4, features=16)
+    save_model_files(judge, str(tmp_path), "judge")
+    entry = get_entry("dcgan-mnist")
+    args = _train_args(entry, tmp_path, mnist_dir, ("--conditional", "--filters", "8", "--fid-every", "1",
+                                                    "--fid-samples", "200", "--eval-samples", "300",
+                                                    "--classifier", str(tmp_path / "judge.h5"), "--loss", "hinge"))
+    metrics = entry.train(args)
+    assert np.isfinite(metrics["final_fid"]) and metrics["final_fid"] > 0
+    assert 0.0 <= metrics["final_label_accuracy"] <= 1.0 and "val_fid" in metrics
+    assert len(metrics["final_class_histogram"]) == 10
+    assert os.listdir(tmp_path / "logs" / "dcgan-mnist" / "validation")
+
+
+def test_conditional_sampler_honours_labels():
+    keras.utils.set_random_seed(0)
+    g = build_mlp_generator(8, (32,), num_classes=10)
+    seven = sample_generator(g, 5, labels=7, seed=1)
+    assert seven.shape == (5, 28, 28, 1) and seven.dtype == np.float32
+    mixed = sample_generator(g, 5, labels=[7, 7, 3, 3, 7], seed=1)
+    np.testing.assert_allclose(mixed[[0, 1, 4]], seven[[0, 1, 4]], atol=1e-6)
+    assert not np.allclose(mixed[2], seven[2])  # same noise, other label, other image
+    with pytest.raises(ValueError, match="class-conditional: pass labels"):
+        sample_generator(g, 5)
+    with pytest.raises(ValueError, match="unconditional: it takes no labels"):
+        sample_generator(build_mlp_generator(8, (16,)), 5, labels=3)
+
+
+def test_sample_command(tmp_path):
+    import cv2
+    keras.utils.set_random_seed(0)
+    cond = build_mlp_generator(8, (16,), num_classes=10)
+    uncond = build_mlp_generator(8, (16,))
+    cond.save(str(tmp_path / "cond.h5"))
+    uncond.save(str(tmp_path / "uncond.h5"))
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "pix2gan", "sample", *args], capture_output=True, text=True,
+                              env=env, cwd=str(tmp_path), timeout=300)
+    ok = run("cgan-mnist", "--weights", "cond.h5", "--n", "64", "--label", "7", "--output", "g.png")
+    assert ok.returncode == 0, ok.stderr
+    grid = cv2.imread(str(tmp_path / "g.png"))
+    assert grid.shape == (8 * 30 + 2, 8 * 30 + 2, 3)
+    bad = run("cgan-mnist", "--weights", "cond.h5", "--label", "12")
+    assert bad.returncode == 2 and "error: --label 12 is not a digit" in bad.stderr
+    bad = run("gan-mnist", "--weights", "uncond.h5", "--label", "3")
+    assert bad.returncode == 2 and "is unconditional" in bad.stderr
