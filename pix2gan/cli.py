@@ -22,10 +22,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--mode", choices=("paper", "inference"), default="inference",
                    help="inference (default: training=False) or paper (dropout + batch statistics)")
     t.add_argument("--resize", action="store_true", help="resize images to the model's size and back")
-    t.add_argument("--tile", type=int, nargs="?", const=0, default=None, metavar="SIZE",
+    t.add_argument("--tile", type=int, metavar="SIZE",
                    help="any-size images (e.g. cloud removal on whole scenes): run the model over overlapping "
-                        "tiles with seamless blending, keeping size and dtype; SIZE defaults to the model's "
-                        "input size. INPUT_DIR may then be a single image")
+                        "SIZE x SIZE tiles with seamless blending, keeping size and dtype (0: the model's "
+                        "input size). INPUT_DIR may then be a single image")
     t.add_argument("--overlap", type=int, help="tile overlap in pixels (default a quarter of the tile)")
     t.add_argument("--max-value", type=float, help="value of full scale for 16-bit input (default 65535; "
                                                    "e.g. 10000 for Sentinel-2 reflectance)")

@@ -1,0 +1,137 @@
+"""Cloud removal: builders' shapes and sizes, training raises PSNR, the zoo entries end to end."""
+import os
+
+import cv2
+import keras
+import numpy as np
+import pytest
+
+from pix2gan.cli import main
+from pix2gan.data.clouds import cloud_pairs_dataset
+from pix2gan.discriminators import build_resnet_discriminator
+from pix2gan.errors import Pix2GanError
+from pix2gan.evaluation import grouped_table, per_image_scores
+from pix2gan.generators import build_reference_unet
+from pix2gan.trainers import Pix2Pix
+
+
+def _double_conv_params(cin, cout):
+    return 9 * cin * cout + 9 * cout * cout + 2 * 4 * cout  # two bias-free convs, two BatchNorms
+
+
+def _unet_params(widths=(32, 64, 128, 256, 512), c=3):
+    n, cin = 0, c
+    for f in widths:
+        n += _double_conv_params(cin, f)
+        cin = f
+    for f in reversed(widths[:-1]):
+        n += 4 * cin * f + f  # 2x2 transpose conv
+        n += _double_conv_params(2 * f, f)
+        cin = f
+    return n + cin * c + c  # 1x1 output conv
+
+
+def _basic_block(cin, cout, stride):
+    n = 9 * cin * cout + 9 * cout * cout + 2 * 4 * cout
+    return n + (cin * cout + 4 * cout if stride != 1 or cin != cout else 0)
+
+
+def _resnet_params(stages=(3, 4, 6, 3), widths=(16, 32, 128, 256)):
+    n, cin = 49 * 3 * 16 + 4 * 16, 16
+    for s, (blocks, f) in enumerate(zip(stages, widths)):
+        for b in range(blocks):
+            n += _basic_block(cin, f, 2 if s and not b else 1)
+            cin = f
+    return n + cin + 1
+
+
+def test_reference_builders_shapes_and_parameter_counts():
+    g = build_reference_unet((64, 64, 3))
+    assert g.output_shape == (None, 64, 64, 3)
+    assert g.count_params() == _unet_params() == 7_768_995
+    assert g.layers[-1].activation.__name__ == "sigmoid"
+    plus = build_reference_unet((64, 64, 3), residual=True)
+    assert plus.count_params() == g.count_params()
+    x = np.random.default_rng(0).uniform(0, 1, (2, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_allclose(plus(x, training=False).numpy(), x, atol=1e-6)  # starts as the identity
+    d = build_resnet_discriminator((64, 64, 3))
+    assert d.output_shape == (None, 1)
+    assert d.count_params() == _resnet_params()
+    assert build_reference_unet((None, None, 3))(np.zeros((1, 48, 80, 3))).shape == (1, 48, 80, 3)
+    with pytest.raises(Pix2GanError, match="multiples of 16"):
+        build_reference_unet((40, 40, 3))
+
+
+def _smooth_images(n, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    out = []
+    for _ in range(n):
+        f, p, col = rng.uniform(1, 3, 2), rng.uniform(0, 6, 2), rng.uniform(0.1, 0.5, 3)
+        base = 0.5 + 0.5 * np.sin(f[0] * 6 * xx + p[0]) * np.cos(f[1] * 6 * yy + p[1])
+        out.append(np.clip(base[..., None] * col + 0.1, 0, 1))
+    return (np.stack(out) * 255).astype(np.uint8)
+
+
+def test_a_few_training_steps_raise_psnr():
+    keras.utils.set_random_seed(0)
+    images = _smooth_images(16)
+    g = build_reference_unet((32, 32, 3), widths=(8, 16, 32))
+    d = build_resnet_discriminator((32, 32, 3), stem_filters=8, stages=(1, 1), widths=(8, 16))
+    trainer = Pix2Pix(g, d, value_range=(0.0, 1.0), eval_mode="inference")
+    trainer.compile(keras.optimizers.Adam(2e-3), keras.optimizers.Adam(1e-5))
+    test = cloud_pairs_dataset(images[:8], 8, training=False, seed=9, with_alpha=True)
+    before = per_image_scores(g, test)["model_psnr"].mean()
+    trainer.fit(cloud_pairs_dataset(images, 8, training=True, seed=0), epochs=1, steps_per_epoch=40, verbose=0)
+    after = per_image_scores(g, test)["model_psnr"].mean()
+    assert after > before + 3.0, (before, after)
+
+
+def test_grouped_table_rows():
+    scores = {"model_psnr": np.array([10.0, 20.0, 30.0]), "input_psnr": np.array([1.0, 2.0, 3.0]),
+              "model_ssim": np.ones(3), "input_ssim": np.zeros(3), "model_l1": np.zeros(3), "input_l1": np.ones(3)}
+    text, rows = grouped_table(scores, np.array([0, 0, 2]), ["a", "b", "c"], "g")
+    assert [r["g"] for r in rows] == ["a", "c", "all"]
+    assert rows[0]["model_psnr"] == 15.0 and rows[-1]["n"] == 3
+    assert "| a | 2 | 15.00 | 1.50 |" in text
+
+
+def _fake_eurosat(root, classes=("Forest", "River"), n=4):
+    images = _smooth_images(n * len(classes), 64, seed=3)
+    for k, name in enumerate(classes):
+        os.makedirs(os.path.join(root, name))
+        for i in range(n):
+            cv2.imwrite(os.path.join(root, name, f"{name}_{i + 1}.jpg"), images[k * n + i][..., ::-1])
+    return str(root)
+
+
+def test_zoo_train_evaluate_translate_end_to_end(tmp_path, capsys):
+    data = _fake_eurosat(tmp_path / "eurosat")
+    out, logs = str(tmp_path / "models"), str(tmp_path / "logs")
+    common = ["--data-dir", data, "--classes", "Forest", "River", "--test-fraction", "0.5"]
+    assert main(["train", "cloud-removal-eurosat-plus", *common, "--epochs", "1", "--steps-per-epoch", "2",
+                 "--batch-size", "2", "--out", out, "--logdir", logs, "--run-name", "r", "--verbose", "0"]) == 0
+    weights = os.path.join(out, "r_generator.h5")
+    assert os.path.isfile(weights) and os.path.isfile(os.path.join(out, "r_generator.json"))
+    report = open(os.path.join(logs, "r", "test_report.md")).read()
+    assert "| 0-0.25 |" in report or "| 0.25-0.5 |" in report
+    assert "| Forest |" in report and "| River |" in report
+    assert os.path.isfile(os.path.join(logs, "r", "test_grid.png"))
+    assert any(n.startswith("events") for n in os.listdir(os.path.join(logs, "r", "test")))
+    assert main(["evaluate", "cloud-removal-eurosat-plus", "--weights", weights, *common]) == 0
+    assert "PSNR model" in capsys.readouterr().out
+
+    scene = (np.random.default_rng(0).uniform(0, 1, (100, 150, 3)) * 65535).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "scene.tif"), scene)
+    assert main(["translate", "--model", weights, "--tile", "0", "--overlap", "16", str(tmp_path / "scene.tif"),
+                 str(tmp_path / "restored")]) == 0
+    restored = cv2.imread(str(tmp_path / "restored" / "scene.tif"), cv2.IMREAD_UNCHANGED)
+    assert restored.shape == scene.shape and restored.dtype == np.uint16
+
+    # Bad input: a missing class folder, and a 4-band scene.
+    assert main(["evaluate", "cloud-removal-eurosat", "--weights", weights, "--data-dir", data,
+                 "--classes", "Forest", "SeaLake"]) == 2
+    assert "SeaLake" in capsys.readouterr().err
+    cv2.imwrite(str(tmp_path / "four.png"), np.zeros((80, 80, 4), np.uint8))
+    assert main(["translate", "--model", weights, "--tile", "0", str(tmp_path / "four.png"), str(tmp_path / "o")]) == 2
+    assert "four.png has 4 band" in capsys.readouterr().err
