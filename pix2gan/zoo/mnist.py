@@ -154,7 +154,10 @@ def sample_for_scoring(generator: keras.Model, n: int, seed: int = 0):
 
 
 def _number_scores(scores: dict) -> dict:
-    return {k: v for k, v in scores.items() if isinstance(v, (int, float))}
+    """The scalar scores, with the class histogram spread into ``class_<k>`` fractions (for TensorBoard)."""
+    out = {k: v for k, v in scores.items() if isinstance(v, (int, float))}
+    out.update({f"class_{k}": v for k, v in enumerate(scores.get("class_histogram", []))})
+    return out
 
 
 class Throughput(keras.callbacks.Callback):
