@@ -6,6 +6,7 @@ options, not copies of the trainer.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Sequence
 
 import keras
@@ -123,12 +124,12 @@ def sample_generator(generator: keras.Model, n: int, labels=None, seed: int | No
     return np.concatenate(parts) if parts else np.zeros((0,) + tuple(generator.output_shape[1:]), np.float32)
 
 
-_PREDICTORS: dict[int, tuple] = {}
+_PREDICTORS: "weakref.WeakKeyDictionary[keras.Model, object]" = weakref.WeakKeyDictionary()
 
 
 def _predictor(model: keras.Model):
     """A traced inference function per model (kept so sampling every epoch is not retraced)."""
-    key = id(model)
-    if key not in _PREDICTORS or _PREDICTORS[key][0] is not model:
-        _PREDICTORS[key] = (model, tf.function(lambda x: model(x, training=False), reduce_retracing=True))
-    return _PREDICTORS[key][1]
+    if model not in _PREDICTORS:
+        ref = weakref.ref(model)  # the value must not keep its key alive
+        _PREDICTORS[model] = tf.function(lambda x: ref()(x, training=False), reduce_retracing=True)
+    return _PREDICTORS[model]
