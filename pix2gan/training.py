@@ -9,11 +9,24 @@ import keras
 import tensorflow as tf
 
 from .callbacks import standard_callbacks
+from .errors import Pix2GanError
 
 
 def run_dir_for(logdir: str, run_name: str) -> str:
     """The folder of one run: TensorBoard events, sample grids and the resumable backup."""
     return os.path.join(logdir, run_name)
+
+
+def check_resumable(trainer: keras.Model, run_dir: str) -> None:
+    """If ``run_dir`` holds a backup, make sure it fits ``trainer`` before ``fit()`` tries to resume from it."""
+    backup = os.path.join(run_dir, "backup", "latest.weights.h5")
+    if not os.path.isfile(backup):
+        return
+    try:
+        trainer.load_weights(backup)
+    except Exception as exc:
+        raise Pix2GanError(f"run folder {run_dir} holds a backup of a different model ({type(exc).__name__}): "
+                           "choose another --run-name, or delete the folder to start over") from None
 
 
 def fit_gan(trainer: keras.Model, train_ds: tf.data.Dataset, *, run_dir: str, epochs: int, steps_per_epoch: int,
@@ -25,6 +38,7 @@ def fit_gan(trainer: keras.Model, train_ds: tf.data.Dataset, *, run_dir: str, ep
     diverged model.
     """
     os.makedirs(run_dir, exist_ok=True)
+    check_resumable(trainer, run_dir)
     with warnings.catch_warnings():
         # our pipelines shuffle themselves; Keras warns that its own shuffle flag is ignored
         warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")

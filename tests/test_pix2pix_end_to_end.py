@@ -129,3 +129,13 @@ def test_example_trains_on_real_facades(tmp_path):
     assert os.path.isfile(tmp_path / "models" / "pix2pix-facades_generator.h5")
     psnr = float(proc.stdout.split("val_psnr_paper ")[1].split(",")[0])
     assert 5.0 < psnr < 40.0
+
+
+def test_resuming_a_run_of_another_shape_is_refused(run, capsys, monkeypatch):
+    work, _ = run
+    monkeypatch.chdir(work)
+    from pix2gan.cli import main
+    code = main(["train", "pix2pix-facades", "--synthetic", "--image-size", "64", "--filters", "4", "--epochs", "1",
+                 "--steps-per-epoch", "1", "--verbose", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "logs/pix2pix-facades" in err and "--run-name" in err
