@@ -18,7 +18,9 @@ def norm_layer(kind: str | None, name: str | None = None) -> layers.Layer | None
     if kind in (None, "none"):
         return None
     if kind == "batch":
-        return layers.BatchNormalization(name=name)
+        # momentum 0.9 = PyTorch's 0.1: Keras's default 0.99 makes the moving averages lag so far
+        # behind a GAN's short runs that training=False inference is much worse than it need be.
+        return layers.BatchNormalization(momentum=0.9, name=name)
     if kind == "instance":
         return layers.GroupNormalization(groups=-1, name=name)
     raise ValueError(f"unknown norm {kind!r}: use 'batch', 'instance' or 'none'")
