@@ -15,8 +15,11 @@ from .trainers.pix2pix import batchnorm_statistics, run_generator
 
 
 def output_value_range(generator: keras.Model) -> tuple[float, float]:
-    """(0, 1) for a generator ending in a sigmoid, else (-1, 1) (tanh)."""
-    activation = getattr(generator.layers[-1], "activation", None)
+    """(0, 1) for a generator ending in a sigmoid or a ReLU capped at 1, else (-1, 1) (tanh)."""
+    last = generator.layers[-1]
+    if isinstance(last, keras.layers.ReLU) and last.max_value == 1.0:  # clip(x, 0, 1), e.g. a residual generator
+        return (0.0, 1.0)
+    activation = getattr(last, "activation", None)
     return (0.0, 1.0) if getattr(activation, "__name__", "") == "sigmoid" else (-1.0, 1.0)
 
 
