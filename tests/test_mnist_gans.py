@@ -1,8 +1,6 @@
 """MNIST GAN builders, the shared LatentGAN trainer, the four zoo entries and the sampler."""
 import argparse
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -139,23 +137,21 @@ def test_conditional_sampler_honours_labels():
         sample_generator(build_mlp_generator(8, (16,)), 5, labels=3)
 
 
-def test_sample_command(tmp_path):
+def test_sample_command(tmp_path, capsys):
     import cv2
+    from pix2gan.cli import main
     keras.utils.set_random_seed(0)
     cond = build_mlp_generator(8, (16,), num_classes=10)
     uncond = build_mlp_generator(8, (16,))
     cond.save(str(tmp_path / "cond.h5"))
     uncond.save(str(tmp_path / "uncond.h5"))
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
-
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "pix2gan", "sample", *args], capture_output=True, text=True,
-                              env=env, cwd=str(tmp_path), timeout=300)
-    ok = run("cgan-mnist", "--weights", "cond.h5", "--n", "64", "--label", "7", "--output", "g.png")
-    assert ok.returncode == 0, ok.stderr
-    grid = cv2.imread(str(tmp_path / "g.png"))
+    out = str(tmp_path / "g.png")
+    assert main(["sample", "cgan-mnist", "--weights", str(tmp_path / "cond.h5"), "--n", "64", "--label", "7",
+                 "--output", out]) == 0
+    grid = cv2.imread(out)
     assert grid.shape == (8 * 30 + 2, 8 * 30 + 2, 3)
-    bad = run("cgan-mnist", "--weights", "cond.h5", "--label", "12")
-    assert bad.returncode == 2 and "error: --label 12 is not a digit" in bad.stderr
-    bad = run("gan-mnist", "--weights", "uncond.h5", "--label", "3")
-    assert bad.returncode == 2 and "is unconditional" in bad.stderr
+    capsys.readouterr()
+    assert main(["sample", "cgan-mnist", "--weights", str(tmp_path / "cond.h5"), "--label", "12"]) == 2
+    assert "error: --label 12 is not a digit" in capsys.readouterr().err
+    assert main(["sample", "gan-mnist", "--weights", str(tmp_path / "uncond.h5"), "--label", "3"]) == 2
+    assert "is unconditional" in capsys.readouterr().err
