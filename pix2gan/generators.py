@@ -131,7 +131,7 @@ def build_dcgan_generator(latent_dim: int = 100, output_shape: Sequence[int] = (
     x = layers.Dense((h // 4) * (w // 4) * filters * 2, use_bias=False, kernel_initializer=gan_init(),
                      name=f"{name}_project")(x)
     x = layers.Reshape((h // 4, w // 4, filters * 2), name=f"{name}_reshape")(x)
-    x = layers.BatchNormalization(name=f"{name}_project_norm")(x)
+    x = norm_layer("batch", name=f"{name}_project_norm")(x)
     x = layers.ReLU(name=f"{name}_project_act")(x)
     x = upsample(x, filters, size=4, norm="batch", name=f"{name}_up1")
     outputs = layers.Conv2DTranspose(c, 4, strides=2, padding="same", activation="tanh",
