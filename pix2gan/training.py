@@ -23,7 +23,9 @@ def check_resumable(trainer: keras.Model, run_dir: str) -> None:
     if not os.path.isfile(backup):
         return
     try:
-        trainer.load_weights(backup)
+        with warnings.catch_warnings():  # a mismatch warns once per layer before it raises
+            warnings.simplefilter("ignore")
+            trainer.load_weights(backup)
     except Exception as exc:
         raise Pix2GanError(f"run folder {run_dir} holds a backup of a different model ({type(exc).__name__}): "
                            "choose another --run-name, or delete the folder to start over") from None
