@@ -202,6 +202,7 @@ def cloud_pairs_dataset(images: tf.data.Dataset | np.ndarray, batch_size: int, t
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.batch(batch_size, drop_remainder=training)
 
+    @tf.autograph.experimental.do_not_convert  # plain Python branching only
     def make(index, batch):
         batch, extra = (batch, ()) if labels is None else (batch[0], (batch[1],))
         clear = tf.cast(batch, tf.float32) / 255.0
