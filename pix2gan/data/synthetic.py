@@ -74,3 +74,43 @@ def synthetic_facades(n: int, size: int = 256, seed: int = 0, width: int | None 
         labels_out[k] = label.astype(np.uint8)
         photos_out[k] = np.clip(photo, 0, 255).astype(np.uint8)
     return photos_out, labels_out
+
+
+DIGIT_FONTS = (0, 2, 3, 4, 6, 7)  # Hershey fonts that OpenCV draws without files (simplex, duplex, ...)
+
+
+def synthetic_digits(n: int, seed: int = 0, size: int = 28) -> tuple[np.ndarray, np.ndarray]:
+    """A deterministic MNIST-like set: ``(images, labels)``, uint8 (n, size, size) white-on-black and 0-9.
+
+    Each digit is drawn with one of OpenCV's built-in Hershey fonts at a random thickness, scale,
+    slant and rotation, then fitted into a centred 20x20 box as MNIST's digits were, so classes vary
+    in style as handwriting does.
+    """
+    import cv2
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = np.empty((n, size, size), np.uint8)
+    big = 4 * size
+    for i, digit in enumerate(labels):
+        canvas = np.zeros((big, big), np.uint8)
+        font = int(DIGIT_FONTS[rng.integers(len(DIGIT_FONTS))])
+        scale = rng.uniform(2.4, 3.4)
+        thickness = int(rng.integers(5, 11))
+        (w, h), _ = cv2.getTextSize(str(digit), font, scale, thickness)
+        cv2.putText(canvas, str(digit), ((big - w) // 2, (big + h) // 2), font, scale, 255, thickness, cv2.LINE_AA)
+        shear = rng.uniform(-0.3, 0.3)
+        matrix = cv2.getRotationMatrix2D((big / 2, big / 2), rng.uniform(-15, 15), rng.uniform(0.8, 1.05))
+        matrix[0, 1] += shear
+        canvas = cv2.warpAffine(canvas, matrix, (big, big))
+        # As MNIST was made: fit the digit's box into 20x20 (of 28), keep the aspect, centre it.
+        ys, xs = np.nonzero(canvas > 32)
+        crop = canvas[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        box = size * 20 // 28
+        f = box / max(crop.shape)
+        crop = cv2.resize(crop, (max(1, round(crop.shape[1] * f)), max(1, round(crop.shape[0] * f))),
+                          interpolation=cv2.INTER_AREA)
+        out = np.zeros((size, size), np.uint8)
+        y0, x0 = (size - crop.shape[0]) // 2, (size - crop.shape[1]) // 2
+        out[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] = crop
+        images[i] = out
+    return images, labels
