@@ -141,7 +141,7 @@ def build_dcgan_generator(latent_dim: int = 100, output_shape: Sequence[int] = (
 
 def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channels: int | None = None,
                          widths: Sequence[int] = (32, 64, 128, 256, 512), norm: str = "batch",
-                         residual: bool = False, name: str = "reference_unet") -> keras.Model:
+                         residual: bool = False, cloud_head: bool = False, name: str = "reference_unet") -> keras.Model:
     """The classic U-Net of the cloud-removal reference (inputs and outputs in [0, 1]).
 
     DoubleConv blocks (two 3x3 conv + BatchNorm + ReLU) at ``widths`` 32-64-128-256-512 with 2x2
@@ -153,7 +153,14 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
     ``residual=True`` (the ``-plus`` recipe) predicts a correction instead: the output is
     ``clip(input + tanh(conv(features)), 0, 1)`` (Add, then ReLU capped at 1) with the
     correction conv zero-initialised, so the untrained network is exactly the identity, which is already the right answer for thin
-    clouds. BatchNorm uses PyTorch's running-average momentum (see :func:`torch_batchnorm_momentum`).
+    clouds.
+
+    ``cloud_head=True`` inverts the cloud blend ``x = (1 - a) y + a c`` with grey clouds ``c``
+    and one opacity ``a`` per image: ``y = x + s x - m`` with a per-image gain ``s`` (a dense
+    layer on the pooled bottleneck, standing for a / (1 - a)) and a one-channel map ``m``
+    (standing for a c / (1 - a)) repeated over the colours, clipped to [0, 1]. Both heads start
+    at zero (the identity) and the correction cannot shift colours, only lift the grey veil.
+    BatchNorm uses PyTorch's running-average momentum (see :func:`torch_batchnorm_momentum`).
     """
     from .blocks import double_conv
     h, w, c = input_shape
@@ -175,7 +182,17 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
         x = layers.Conv2DTranspose(f, 2, strides=2, name=f"up{i + 1}_convT")(x)
         x = layers.Concatenate(name=f"skip{i + 1}")([skip, x])
         x = double_conv(x, f, norm=norm, name=f"dec{i + 1}")
-    if residual:
+    if cloud_head:
+        gain = layers.GlobalAveragePooling2D(name="gain_pool")(skips[-1])
+        gain = layers.Dense(1, kernel_initializer="zeros", dtype="float32", name="gain")(gain)
+        gain = layers.Reshape((1, 1, 1), name="gain_reshape")(gain)
+        veil = layers.Conv2D(1, 1, kernel_initializer="zeros", dtype="float32", name="veil")(x)
+        veil = layers.Concatenate(name="veil_rgb")([veil] * output_channels)
+        lifted = layers.Multiply(name="gain_times_input")([inputs, gain])
+        x = layers.Add(name="add_gain")([inputs, lifted])
+        x = layers.Subtract(dtype="float32", name="remove_veil")([x, veil])
+        outputs = layers.ReLU(max_value=1.0, dtype="float32", name="output_image")(x)
+    elif residual:
         x = layers.Conv2D(output_channels, 1, activation="tanh", kernel_initializer="zeros", dtype="float32",
                           name="correction")(x)
         x = layers.Add(dtype="float32", name="add_correction")([inputs, x])

@@ -54,6 +54,15 @@ def test_reference_builders_shapes_and_parameter_counts():
     assert plus.count_params() == g.count_params()
     x = np.random.default_rng(0).uniform(0, 1, (2, 64, 64, 3)).astype(np.float32)
     np.testing.assert_allclose(plus(x, training=False).numpy(), x, atol=1e-6)  # starts as the identity
+    cloud = build_reference_unet((64, 64, 3), cloud_head=True)
+    assert cloud.count_params() == g.count_params() - (32 * 3 + 3) + (32 + 1) + (512 + 1)
+    np.testing.assert_allclose(cloud(x, training=False).numpy(), x, atol=1e-6)  # identity start too
+    # The head can represent the exact inverse of a grey blend: set gain a/(1-a) and veil a*c/(1-a).
+    a, c = 0.4, 0.7
+    cloud.get_layer("gain").bias.assign([a / (1 - a)])
+    cloud.get_layer("veil").bias.assign([a * c / (1 - a)])
+    y = x * 0.5 + 0.25
+    np.testing.assert_allclose(cloud((1 - a) * y + a * c, training=False).numpy(), y, atol=1e-5)
     d = build_resnet_discriminator((64, 64, 3))
     assert d.output_shape == (None, 1)
     assert d.count_params() == _resnet_params()
