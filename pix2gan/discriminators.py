@@ -135,5 +135,4 @@ def build_resnet_discriminator(input_shape: Sequence[int] = (64, 64, 3), stem_fi
             x = residual_block(x, filters, strides=2 if (s and not b) else 1, norm=norm, name=f"stage{s + 1}_block{b + 1}")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     logits = layers.Dense(1, dtype="float32", name="logit")(x)
-    from .generators import torch_batchnorm_momentum
-    return torch_batchnorm_momentum(keras.Model(inputs, logits, name=name))
+    return keras.Model(inputs, logits, name=name)

@@ -160,7 +160,7 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
     layer on the pooled bottleneck, standing for a / (1 - a)) and a one-channel map ``m``
     (standing for a c / (1 - a)) repeated over the colours, clipped to [0, 1]. Both heads start
     at zero (the identity) and the correction cannot shift colours, only lift the grey veil.
-    BatchNorm uses PyTorch's running-average momentum (see :func:`torch_batchnorm_momentum`).
+   
     """
     from .blocks import double_conv
     h, w, c = input_shape
@@ -200,17 +200,4 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
     else:
         x = layers.Conv2D(output_channels, 1, name="output_conv")(x)
         outputs = layers.Activation("sigmoid", dtype="float32", name="output_image")(x)
-    return torch_batchnorm_momentum(keras.Model(inputs, outputs, name=name))
-
-
-def torch_batchnorm_momentum(model: keras.Model, momentum: float = 0.9) -> keras.Model:
-    """Give every BatchNormalization layer of ``model`` PyTorch's default running-average update
-    (``momentum=0.1`` there is Keras ``momentum=0.9``), as in the PyTorch reference recipes.
-
-    Keras' default 0.99 needs hundreds of steps before the moving statistics that inference
-    uses are close to the data's; short runs then look far worse at test time than they are.
-    """
-    for layer in model._flatten_layers():
-        if isinstance(layer, layers.BatchNormalization):
-            layer.momentum = momentum
-    return model
+    return keras.Model(inputs, outputs, name=name)
