@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from .data.mnist import NUM_CLASSES, mnist_dataset, read_mnist, scale_mnist
+from .data.mnist import NUM_CLASSES, SYNTHETIC, mnist_dataset, read_mnist, scale_mnist
 from .errors import Pix2GanError
 from .metrics import feature_statistics, frechet_distance
 from .saving import load_model, save_model_files
@@ -71,6 +71,8 @@ def load_or_train_classifier(source: str, path: str = CLASSIFIER_PATH, epochs: i
 
     Raises :class:`Pix2GanError` if a freshly trained judge stays under 99 % test accuracy.
     """
+    if source == SYNTHETIC:  # a judge of synthetic digits must never be taken for the MNIST one
+        path = path.replace(".h5", "_synthetic.h5")
     if os.path.isfile(path):
         return load_model(path)
     print(f"note: no MNIST judge at {path}; training it now ({epochs} epochs, once)", file=sys.stderr)

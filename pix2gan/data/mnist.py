@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import sys
 import struct
 import zlib
 from typing import Sequence
@@ -36,6 +37,9 @@ NPZ_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz
 # The sha256 keras.datasets.mnist.load_data checks (keras/src/datasets/mnist.py).
 NPZ_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 DEFAULT_DIR = os.path.join("datasets", "mnist")
+# The source name of the built-in synthetic digits (used when no MNIST is found): split -> (count, seed).
+SYNTHETIC = "synthetic"
+SYNTHETIC_SIZES = {"train": (20000, 0), "test": (4000, 1)}
 KERAS_CACHE = os.path.join(os.path.expanduser("~"), ".keras", "datasets", NPZ_NAME)
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)
@@ -226,11 +230,17 @@ def resolve_mnist(data_dir: str | None = None, h5: str | None = None, download: 
     for candidate in (DEFAULT_DIR, os.path.join(DEFAULT_DIR, NPZ_NAME), KERAS_CACHE):
         if (os.path.isdir(candidate) and has_idx_files(candidate)) or os.path.isfile(candidate):
             return candidate
-    raise Pix2GanError(f"no MNIST data found in {DEFAULT_DIR}/ or {KERAS_CACHE}: {DATA_FIX}")
+    print(f"note: no MNIST data found in {DEFAULT_DIR}/ or {KERAS_CACHE} (pass --data-dir DIR, or --download "
+          "when online); using the built-in synthetic digits instead", file=sys.stderr)
+    return SYNTHETIC
 
 
 def read_mnist(source: str, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """``(images, labels)`` uint8 of ``split`` from a source returned by :func:`resolve_mnist`."""
+    if source == SYNTHETIC:
+        from .synthetic import synthetic_digits
+        n, seed = SYNTHETIC_SIZES[split]
+        return synthetic_digits(n, seed=seed)
     if os.path.isdir(source):
         return read_mnist_idx(source, split)
     if source.endswith((".h5", ".hdf5")):

@@ -114,3 +114,74 @@ def synthetic_digits(n: int, seed: int = 0, size: int = 28) -> tuple[np.ndarray,
         out[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] = crop
         images[i] = out
     return images, labels
+
+
+
+
+def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
+    """Smooth random field in [0, 1]: a ``cells`` x ``cells`` random grid, bicubically enlarged."""
+    import cv2
+    grid = rng.random((cells, cells)).astype(np.float32)
+    return np.clip(cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC), 0, 1)
+
+
+def synthetic_satellite_tiles(per_class: int, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A deterministic EuroSAT-like set: ``(tiles uint8 (N, size, size, 3), labels (N,))``, labels
+    indexing :data:`pix2gan.data.eurosat.CLASSES`, ``per_class`` tiles each.
+
+    Each class is drawn as its look from orbit: crop stripes, blotchy forest, grass, a road band,
+    industrial roofs, pasture, orchard dots, dense small roofs, a winding river, open water; all
+    with smooth colour noise, so cloud removal has textures and colours to recover.
+    """
+    import cv2
+    from .eurosat import CLASSES
+    rng = np.random.default_rng(seed)
+    tiles, labels = [], []
+    for label, name in enumerate(CLASSES):
+        for _ in range(per_class):
+            field = _smooth_noise(rng, size, int(rng.integers(3, 9)))[..., None]
+            fine = rng.normal(0, 6, (size, size, 1)).astype(np.float32)
+            green = np.array([70, 110, 60], np.float32) + rng.uniform(-15, 15, 3)
+            img = green + (field - 0.5) * 50 + fine
+            if name == "AnnualCrop":
+                angle, period = rng.uniform(0, np.pi), rng.uniform(6, 14)
+                yy, xx = np.mgrid[:size, :size]
+                stripes = (np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * 2 * np.pi / period) > 0)[..., None]
+                img = np.where(stripes, img, np.array([150, 130, 90], np.float32) + fine)
+            elif name == "Forest":
+                img = np.array([30, 60, 35], np.float32) + (field - 0.5) * 40 + fine * 2
+            elif name == "Highway":
+                p0 = (int(rng.integers(0, size)), 0)
+                p1 = (int(rng.integers(0, size)), size - 1)
+                img = img.copy()
+                cv2.line(img, p0, p1, (150, 150, 155), int(rng.integers(3, 7)))
+            elif name == "Industrial":
+                img = np.array([120, 118, 115], np.float32) + (field - 0.5) * 30 + fine
+                for _ in range(int(rng.integers(3, 7))):
+                    x, y = rng.integers(0, size - 8, 2)
+                    w, h = rng.integers(8, 24, 2)
+                    cv2.rectangle(img, (int(x), int(y)), (int(x + w), int(y + h)), tuple(rng.uniform(150, 230, 3)), -1)
+            elif name == "Pasture":
+                img = np.array([110, 150, 80], np.float32) + (field - 0.5) * 25 + fine * 0.5
+            elif name == "PermanentCrop":
+                img = img.copy()
+                step = int(rng.integers(5, 9))
+                for y in range(2, size, step):
+                    for x in range(2, size, step):
+                        cv2.circle(img, (x, y), 2, (40, 80, 40), -1)
+            elif name == "Residential":
+                img = np.array([150, 140, 120], np.float32) + fine
+                for _ in range(int(rng.integers(15, 30))):
+                    x, y = rng.integers(0, size - 4, 2)
+                    roof = (180, 80, 60) if rng.random() < 0.5 else (110, 110, 115)
+                    cv2.rectangle(img, (int(x), int(y)), (int(x + 4), int(y + 4)), roof, -1)
+            elif name == "River":
+                img = img.copy()
+                xs = (size / 2 + np.cumsum(rng.normal(0, 1.5, size))).astype(np.int32)
+                pts = np.stack([np.clip(xs, 0, size - 1), np.arange(size)], 1).reshape(-1, 1, 2)
+                cv2.polylines(img, [pts], False, (40, 70, 110), int(rng.integers(4, 10)))
+            elif name == "SeaLake":
+                img = np.array([25, 55, 90], np.float32) + (field - 0.5) * 20 + fine * 0.5
+            tiles.append(np.clip(img, 0, 255).astype(np.uint8))
+            labels.append(label)
+    return np.stack(tiles), np.array(labels, np.int32)

@@ -29,7 +29,8 @@ import tensorflow as tf
 from ..callbacks import ImageGridCallback
 from ..data.clouds import cloud_pairs_dataset
 from ..data.common import take_samples
-from ..data.eurosat import CLASSES, download_eurosat, load_eurosat, verify_eurosat
+from ..data.eurosat import CLASSES, check_classes, download_eurosat, load_eurosat, verify_eurosat
+from ..data.synthetic import synthetic_satellite_tiles
 from ..discriminators import build_resnet_discriminator
 from ..errors import Pix2GanError
 from ..evaluation import grouped_table, per_image_scores
@@ -75,6 +76,20 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verify", action="store_true", help="check every file against the published listing hash")
 
 
+def synthetic_eurosat(classes, seed: int = 0, per_class: int = 120, test_fraction: float = 0.3) -> dict:
+    """The built-in EuroSAT-like tiles in :func:`load_eurosat`'s format (train/test drawn with different seeds)."""
+    check_classes(classes)
+    out = {}
+    for split, n, offset in (("train", round(per_class * (1 - test_fraction)), 0),
+                             ("test", round(per_class * test_fraction), 1_000_003)):
+        images, labels = synthetic_satellite_tiles(n, seed=seed + offset)
+        if classes:
+            keep = np.isin(labels, [CLASSES.index(c) for c in classes])
+            images, labels = images[keep], labels[keep]
+        out[split] = (images, labels)
+    return out
+
+
 def load_data(args: argparse.Namespace) -> tuple[str, dict]:
     """Resolve the EuroSAT folder from the flags and load the split."""
     data_dir = args.data_dir
@@ -83,8 +98,10 @@ def load_data(args: argparse.Namespace) -> tuple[str, dict]:
     if data_dir is None:
         data_dir = next((d for d in DEFAULT_DATA_DIRS if os.path.isdir(d)), None)
         if data_dir is None:
-            raise Pix2GanError(f"no EuroSAT data in {' or '.join(DEFAULT_DATA_DIRS)}: pass --data-dir DIR "
-                               "(class folders AnnualCrop/ ...) or --download when online")
+            print(f"note: no EuroSAT data in {' or '.join(DEFAULT_DATA_DIRS)} (pass --data-dir DIR with the class "
+                  "folders, or --download when online); using the built-in synthetic satellite tiles instead",
+                  file=sys.stderr)
+            return "synthetic satellite tiles (built-in)", synthetic_eurosat(args.classes, args.seed)
     if args.verify:
         verify_eurosat(data_dir)
     data = load_eurosat(data_dir, args.classes, args.test_fraction, args.seed, args.max_per_class, args.resize, args.cache)
