@@ -81,6 +81,45 @@ def test_trainer_loss_options_on_random_batches(loss, smoothing):
     assert any(not np.allclose(a, np.array(b)) for a, b in zip(before, g.trainable_variables))
 
 
+def test_generator_ema_option(tmp_path):
+    keras.utils.set_random_seed(0)
+    g = build_dcgan_generator(16, filters=8)
+    d = build_dcgan_discriminator(filters=8)
+    with pytest.raises(ValueError, match="ema_decay"):
+        LatentGAN(g, d, ema_decay=1.0)
+    plain = LatentGAN(g, d)
+    assert plain.ema_generator is None and plain.inference_generator is g
+    trainer = LatentGAN(g, d, ema_decay=0.9, seed=0)
+    ema = trainer.inference_generator
+    assert ema is trainer.ema_generator and ema is not g
+    for a, b in zip(ema.weights, g.weights):  # starts as an exact copy, same layout
+        assert a.path == b.path
+        np.testing.assert_array_equal(np.array(a), np.array(b))
+    trainer.compile()
+    start = [np.array(v) for v in ema.weights]
+    x = np.random.default_rng(0).uniform(-1, 1, (96, 28, 28, 1)).astype(np.float32)
+    trainer.fit(x, np.zeros(96), batch_size=16, epochs=1, verbose=0)
+    assert int(trainer.ema_step.numpy()) == 6
+    trainable = {id(v) for v in g.trainable_variables}
+    moved = False
+    for e, v, s0 in zip(ema.weights, g.weights, start):
+        e, now = np.array(e), np.array(v)
+        if id(v) in trainable:
+            moved |= not np.allclose(e, s0)
+            assert not np.allclose(e, now) or np.allclose(s0, now)  # lags behind the raw weights
+        else:  # BatchNorm moving statistics are copied
+            np.testing.assert_array_equal(e, now)
+    assert moved
+    np.testing.assert_allclose(trainer.sample(4, seed=3), sample_generator(ema, 4, seed=3))
+    # the average and its step count are trainer weights, so BackupAndRestore resumes them
+    trainer.save_weights(str(tmp_path / "t.weights.h5"))
+    again = LatentGAN(build_dcgan_generator(16, filters=8), build_dcgan_discriminator(filters=8), ema_decay=0.9)
+    again.compile()
+    again.load_weights(str(tmp_path / "t.weights.h5"))
+    assert int(np.array(again.ema_step)) == 6
+    np.testing.assert_allclose(again.sample(4, seed=3), trainer.sample(4, seed=3), atol=1e-6)
+
+
 def _train_args(entry, tmp_path, mnist_dir, extra=()):
     parser = argparse.ArgumentParser()
     entry.add_train_args(parser)
@@ -94,6 +133,8 @@ def _train_args(entry, tmp_path, mnist_dir, extra=()):
 def test_entry_trains_a_few_steps(tmp_path, mnist_dir, name):
     entry = get_entry(name)
     extra = ("--filters", "16") if name == "dcgan-mnist" else ()
+    if name == "gan-mnist":
+        extra = ("--ema-decay", "0.9")  # the option works for every entry
     metrics = entry.train(_train_args(entry, tmp_path, mnist_dir, extra))
     for key in ("g_loss", "d_loss", "d_real", "d_fake"):
         assert np.isfinite(metrics[key]), key

@@ -45,11 +45,19 @@ class LatentGAN(GANTrainer):
 
     ``d_real`` / ``d_fake`` report the mean of D(x) and D(G(z)): probabilities (sigmoid of the
     logit) for 'bce', raw outputs for 'lsgan' and 'hinge'.
+
+    ``ema_decay`` > 0 keeps ``ema_generator``, an exponential moving average of the generator's
+    weights (Karras et al. 2018, Yazici et al. 2019): after every step each trainable weight
+    becomes ``d * ema + (1 - d) * weight`` with ``d = min(ema_decay, (1 + t) / (10 + t))`` at step
+    ``t`` (the warm-up of ``tf.train.ExponentialMovingAverage``), and the non-trainable state
+    (BatchNorm moving statistics) is copied. :attr:`inference_generator` is then the EMA copy:
+    sample, score and save that one; the raw generator keeps training. The copy is a plain
+    ``keras.models.clone_model`` of the generator, so it saves and loads like it.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int | None = None,
                  reconstruction_weight: float = 0.0, value_range: Sequence[float] = (-1.0, 1.0),
-                 seed: int | None = None, **kwargs):
+                 seed: int | None = None, ema_decay: float = 0.0, **kwargs):
         super().__init__(generator, discriminator, **kwargs)
         self.latent_dim = int(latent_dim or generator.inputs[0].shape[-1])
         self.conditional = is_conditional(generator)
@@ -59,6 +67,35 @@ class LatentGAN(GANTrainer):
         self.reconstruction_weight = float(reconstruction_weight)
         self.value_range = tuple(float(v) for v in value_range)
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.ema_decay = float(ema_decay)
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay {ema_decay} must be in [0, 1): 0 turns the moving average off, "
+                             "0.999 is typical")
+        self.ema_generator = None
+        if self.ema_decay:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
+            self.ema_step = keras.Variable(0, dtype="int64", trainable=False, name="ema_step")  # saved with the weights
+
+    @property
+    def inference_generator(self) -> keras.Model:
+        """The generator to sample, score and save: the EMA copy when ``ema_decay`` is set."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def update_ema(self) -> None:
+        """One moving-average update of :attr:`ema_generator` (no-op without ``ema_decay``)."""
+        if self.ema_generator is None:
+            return
+        t = tf.cast(self.ema_step, tf.float32)
+        decay = tf.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
+        trainable = {id(v) for v in self.generator.trainable_variables}
+        # (both models keep the same trainable flags, so .weights list them in the same order)
+        for ema, var in zip(self.ema_generator.weights, self.generator.weights):
+            if id(var) in trainable:
+                ema.assign(decay * ema + (1.0 - decay) * tf.cast(var, ema.dtype))
+            else:
+                ema.assign(var)
+        self.ema_step.assign_add(1)
 
     def discriminate(self, images, labels, training=False):
         """Discriminator logits for ``images`` (with their labels when conditional)."""
@@ -84,6 +121,7 @@ class LatentGAN(GANTrainer):
             d_loss = discriminator_loss(real_logits, fake_logits, self.adversarial_loss, self.label_smoothing)
         self.apply_gradients(self.d_optimizer, d_tape, d_loss, self.discriminator.trainable_variables)
         self.apply_gradients(self.g_optimizer, g_tape, g_total, self.generator.trainable_variables)
+        self.update_ema()
         return self.track({"g_loss": g_total, "g_adv": g_adv, "d_loss": d_loss,
                            "d_real": self._probability(real_logits), "d_fake": self._probability(fake_logits)})
 
@@ -91,8 +129,8 @@ class LatentGAN(GANTrainer):
         return self.generator(inputs, training=training)
 
     def sample(self, n: int, labels=None, seed: int | None = 0, batch_size: int = 1000) -> np.ndarray:
-        """``n`` images from the generator in inference mode (see :func:`sample_generator`)."""
-        return sample_generator(self.generator, n, labels, seed, batch_size)
+        """``n`` images from :attr:`inference_generator` in inference mode (see :func:`sample_generator`)."""
+        return sample_generator(self.inference_generator, n, labels, seed, batch_size)
 
 
 def sample_noise(n: int, latent_dim: int, seed: int | None = 0) -> np.ndarray:
