@@ -3,4 +3,4 @@ from .base import GANTrainer
 from .pix2pix import Pix2Pix
 from .latent import LatentGAN
 
-__all__ = ["GANTrainer", "Pix2Pix"]
+__all__ = ["GANTrainer", "LatentGAN", "Pix2Pix"]
