@@ -1,7 +1,6 @@
 """The main job end to end: the example trains, logs, saves, resumes; plain Keras loads the weights."""
 import glob
 import os
-import sys
 
 import cv2
 import numpy as np

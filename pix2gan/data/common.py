@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -95,13 +95,18 @@ def augment_pair(a, b, size: Sequence[int], jitter: bool, seed=None):
 
 
 def batch_pipeline(ds: tf.data.Dataset, batch_size: int, training: bool, shuffle_buffer: int = 1000,
-                   seed: int | None = None, repeat: bool | None = None) -> tf.data.Dataset:
-    """Shuffle (training), repeat (training unless told otherwise), batch and prefetch."""
+                   seed: int | None = None, repeat: bool | None = None,
+                   batch_map: Callable | None = None) -> tf.data.Dataset:
+    """Shuffle (training), repeat (training unless told otherwise), batch (dropping the last partial
+    batch when training), apply ``batch_map`` to each batch in parallel, and prefetch."""
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if training if repeat is None else repeat:
         ds = ds.repeat()
-    return ds.batch(batch_size, drop_remainder=training).prefetch(AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=training)
+    if batch_map is not None:
+        ds = ds.map(batch_map, num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)
 
 
 def scale_images(images, value_range: Sequence[float] = (-1.0, 1.0)):
@@ -125,11 +130,3 @@ def take_samples(ds: tf.data.Dataset, n: int) -> tuple[np.ndarray, ...]:
         if count >= n:
             break
     return tuple(np.concatenate(p)[:n] for p in parts)
-
-
-def iter_files(folder: str, extensions: Iterable[str]) -> list[str]:
-    """Sorted files below ``folder`` with one of ``extensions`` (lower-case, with dots)."""
-    found = []
-    for root, _, names in os.walk(folder):
-        found += [os.path.join(root, n) for n in names if n.lower().endswith(tuple(extensions))]
-    return sorted(found)

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from ..errors import Pix2GanError
 from ..imaging import list_images
-from .common import (AUTOTUNE, CHECKSUM_DIR, augment_pair, batch_pipeline, check_image_files,
+from .common import (AUTOTUNE, CHECKSUM_DIR, augment_pair, check_image_files,
                      require_dir, scale_images, verify_checksum_list)
 from .synthetic import synthetic_facades
 

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import Pix2GanError
-from .common import AUTOTUNE, CHECKSUM_DIR, verify_checksum_list
+from .common import CHECKSUM_DIR, batch_pipeline, verify_checksum_list
 
 SPLITS = ("train", "test")
 IDX_FILES = {
@@ -262,12 +262,8 @@ def mnist_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int = 100,
     batch dropped when ``training`` (so the traced step is not retraced); scaled per batch."""
     images, labels = check_mnist_arrays(images, labels, "MNIST arrays")
     ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
-    if training:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    if training if repeat is None else repeat:
-        ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=training)
-    return ds.map(lambda x, y: (scale_mnist(x, value_range), y), num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return batch_pipeline(ds, batch_size, training, shuffle_buffer=len(images), seed=seed, repeat=repeat,
+                          batch_map=lambda x, y: (scale_mnist(x, value_range), y))
 
 
 def load_mnist(source: str, split: str = "train", batch_size: int = 100, training: bool | None = None,

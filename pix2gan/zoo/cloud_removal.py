@@ -32,7 +32,6 @@ from ..data.common import take_samples
 from ..data.eurosat import CLASSES, check_classes, download_eurosat, load_eurosat, verify_eurosat
 from ..data.synthetic import synthetic_satellite_tiles
 from ..discriminators import build_resnet_discriminator
-from ..errors import Pix2GanError
 from ..evaluation import grouped_table, per_image_scores
 from ..generators import build_reference_unet
 from ..imaging import make_grid, to_uint8, write_image

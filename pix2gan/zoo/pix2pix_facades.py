@@ -10,10 +10,9 @@ import numpy as np
 
 from ..callbacks import ImageGridCallback
 from ..data.common import take_samples
-from ..data.facades import (DIRECTIONS, check_direction, count_facades, download_facades, load_facades,
+from ..data.facades import (check_direction, count_facades, download_facades, load_facades,
                             load_facades_h5, read_facades_h5, synthetic_facades_dataset)
 from ..discriminators import build_patchgan_discriminator
-from ..errors import Pix2GanError
 from ..evaluation import evaluate_generator
 from ..generators import build_unet_generator, check_image_shape
 from ..imaging import make_grid, to_uint8
