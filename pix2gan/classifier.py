@@ -18,12 +18,12 @@ from typing import Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers
 
 from .data.mnist import NUM_CLASSES, SYNTHETIC, mnist_dataset, read_mnist, scale_mnist
 from .errors import Pix2GanError
 from .metrics import feature_statistics, frechet_distance
+from .predict import predict_in_batches
 from .saving import load_model, save_model_files
 
 CLASSIFIER_PATH = os.path.join("models", "mnist_classifier.h5")
@@ -86,17 +86,9 @@ def load_or_train_classifier(source: str, path: str = CLASSIFIER_PATH, epochs: i
     return model
 
 
-def _runner(model: keras.Model, batch_size: int):
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-
-    def run(images: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.asarray(fn(images[i:i + batch_size])) for i in range(0, len(images), batch_size)])
-    return run
-
-
 def predict_labels(model: keras.Model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Predicted classes of [-1, 1] images (n, 28, 28, 1)."""
-    return _runner(model, batch_size)(np.asarray(images, np.float32)).argmax(axis=-1)
+    return predict_in_batches(model, np.asarray(images, np.float32), batch_size).argmax(axis=-1)
 
 
 def per_label_pixel_std(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -117,8 +109,8 @@ class MnistJudge:
     def __init__(self, classifier: keras.Model, test: tuple[np.ndarray, np.ndarray],
                  train: tuple[np.ndarray, np.ndarray] | None = None, batch_size: int = 1000):
         self.classifier = classifier
-        features = keras.Model(classifier.inputs, [classifier.get_layer(FEATURES_LAYER).output, classifier.outputs[0]])
-        self._run = tf.function(lambda x: features(x, training=False), reduce_retracing=True)
+        self._features = keras.Model(classifier.inputs,
+                                     [classifier.get_layer(FEATURES_LAYER).output, classifier.outputs[0]])
         self.batch_size = batch_size
         self.test_images = scale_mnist(test[0]).numpy()
         self.test_labels = np.asarray(test[1])
@@ -139,12 +131,8 @@ class MnistJudge:
         x = np.asarray(images, np.float32)
         if (lo, hi) != (-1.0, 1.0):
             x = (x - lo) / (hi - lo) * 2.0 - 1.0
-        feats, preds = [], []
-        for i in range(0, len(x), self.batch_size):
-            f, logits = self._run(x[i:i + self.batch_size])
-            feats.append(np.asarray(f))
-            preds.append(np.asarray(logits).argmax(-1))
-        return np.concatenate(feats), np.concatenate(preds)
+        feats, logits = predict_in_batches(self._features, x, self.batch_size)
+        return feats, logits.argmax(-1)
 
     def fid(self, images: np.ndarray, value_range: Sequence[float] = (-1.0, 1.0)) -> float:
         """MNIST-FID of ``images`` against the test set."""

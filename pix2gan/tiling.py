@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from .errors import Pix2GanError
 from .imaging import read_image, write_image
+from .predict import traced_inference
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -120,7 +121,7 @@ def tiled_apply(image: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], 
 
 def model_predictor(model: keras.Model, batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
     """``tiles -> outputs`` for a [0, 1] generator, padding to a fixed batch so nothing retraces."""
-    run = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    run = traced_inference(model)
 
     def predict(tiles):
         n = len(tiles)

@@ -6,7 +6,6 @@ options, not copies of the trainer.
 """
 from __future__ import annotations
 
-import weakref
 from typing import Sequence
 
 import keras
@@ -14,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..losses import discriminator_loss, generator_loss, l1_loss
+from ..predict import predict_in_batches
 from .base import GANTrainer
 
 
@@ -125,9 +125,6 @@ class LatentGAN(GANTrainer):
         return self.track({"g_loss": g_total, "g_adv": g_adv, "d_loss": d_loss,
                            "d_real": self._probability(real_logits), "d_fake": self._probability(fake_logits)})
 
-    def call(self, inputs, training=False):
-        return self.generator(inputs, training=training)
-
     def sample(self, n: int, labels=None, seed: int | None = 0, batch_size: int = 1000) -> np.ndarray:
         """``n`` images from :attr:`inference_generator` in inference mode (see :func:`sample_generator`)."""
         return sample_generator(self.inference_generator, n, labels, seed, batch_size)
@@ -153,21 +150,6 @@ def sample_generator(generator: keras.Model, n: int, labels=None, seed: int | No
             raise ValueError(f"generator {generator.name} is class-conditional: pass labels")
         labels = np.broadcast_to(np.asarray(labels, np.int32), (n,)).reshape(n, 1)
     z = sample_noise(n, generator.inputs[0].shape[-1], seed) if z is None else np.asarray(z, np.float32)
-    run = _predictor(generator)
-    parts = []
-    for start in range(0, n, batch_size):
-        stop = min(n, start + batch_size)
-        inputs = [z[start:stop], labels[start:stop]] if conditional else z[start:stop]
-        parts.append(np.asarray(run(inputs)))
-    return np.concatenate(parts) if parts else np.zeros((0,) + tuple(generator.output_shape[1:]), np.float32)
-
-
-_PREDICTORS: "weakref.WeakKeyDictionary[keras.Model, object]" = weakref.WeakKeyDictionary()
-
-
-def _predictor(model: keras.Model):
-    """A traced inference function per model (kept so sampling every epoch is not retraced)."""
-    if model not in _PREDICTORS:
-        ref = weakref.ref(model)  # the value must not keep its key alive
-        _PREDICTORS[model] = tf.function(lambda x: ref()(x, training=False), reduce_retracing=True)
-    return _PREDICTORS[model]
+    if not n:
+        return np.zeros((0,) + tuple(generator.output_shape[1:]), np.float32)
+    return predict_in_batches(generator, [z, labels] if conditional else z, batch_size)
