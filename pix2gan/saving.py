@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 
 import keras
@@ -66,6 +67,25 @@ def write_model_card(out_dir: str, stem: str, card: dict) -> str:
         else:
             lines.append(f"- **{key}**: {value}")
     return _atomic(os.path.join(out_dir, f"{stem}.md"), lambda p: open(p, "w").write("\n".join(lines) + "\n"))
+
+
+def save_run(out_dir: str, run_name: str, generator: keras.Model, card: dict,
+             discriminator: keras.Model | None = None, run_dir: str | None = None) -> dict[str, str]:
+    """Save a finished run: ``<run>_generator`` (.h5 + .weights.h5), the discriminator likewise,
+    and the model card (``card`` plus the command line and how to load the generator); then print
+    where the logs, weights and card went. Returns the paths."""
+    saved = save_model_files(generator, out_dir, f"{run_name}_generator")
+    paths = {"generator": saved["model"], "generator_weights": saved["weights"]}
+    if discriminator is not None:
+        paths["discriminator"] = save_model_files(discriminator, out_dir, f"{run_name}_discriminator")["model"]
+    paths["card"] = write_model_card(out_dir, f"{run_name}_generator", {
+        **card, "command": " ".join(sys.argv),
+        "load": f"keras.models.load_model('{saved['model']}', compile=False)"})
+    if run_dir:
+        print(f"logs:    {run_dir}  (tensorboard --logdir {os.path.dirname(os.path.normpath(run_dir)) or '.'})")
+    print(f"weights: {', '.join(v for k, v in paths.items() if k != 'card')}")
+    print(f"card:    {paths['card']}")
+    return paths
 
 
 def load_model(path: str) -> keras.Model:

@@ -36,7 +36,7 @@ from ..evaluation import grouped_table, per_image_scores
 from ..generators import build_reference_unet
 from ..imaging import make_grid, to_uint8, write_image
 from ..options import add_common_args, positive_int
-from ..saving import load_model, save_model_files, write_model_card
+from ..saving import load_model, save_run
 from ..trainers import Pix2Pix
 from ..training import fit_gan, run_dir_for
 from .registry import Entry, register
@@ -190,16 +190,12 @@ def train(args: argparse.Namespace) -> dict:
                            run_dir=run_dir, epochs=args.epochs, val=(test_x, test_y), verbose=args.verbose,
                            jit_compile=args.jit_compile)
     report = cloud_report(trainer.generator, test_x, test_y, args.seed, run_dir)
-    saved = save_model_files(trainer.generator, args.out, f"{args.run_name}_generator")
-    save_model_files(trainer.discriminator, args.out, f"{args.run_name}_discriminator")
-    card = write_model_card(args.out, f"{args.run_name}_generator", {
+    save_run(args.out, args.run_name, trainer.generator, {
         "entry": recipe, "data": data_dir, "recipe": RECIPES[recipe], "epochs": args.epochs,
         "steps_per_epoch": steps, "batch_size": args.batch_size, "seed": args.seed,
         "value_range": "[0, 1]", "metrics": {f"test_{k}": v for k, v in report["overall"].items()},
-        "command": " ".join(sys.argv), "load": f"keras.models.load_model('{saved['model']}', compile=False)",
-    })
+    }, trainer.discriminator, run_dir)
     print(report["alpha_table"])
-    print(f"logs: {run_dir}  weights: {saved['model']}  card: {card}")
     return report["overall"]
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
 import time
 from dataclasses import dataclass
 
@@ -29,7 +28,7 @@ from ..generators import build_dcgan_generator, build_mlp_generator
 from ..imaging import tile_batch, to_uint8, write_image
 from ..losses import ADVERSARIAL_LOSSES
 from ..options import add_common_args, positive_int
-from ..saving import load_model, save_model_files, write_model_card
+from ..saving import load_model, save_run
 from ..trainers import LatentGAN
 from ..trainers.latent import is_conditional, sample_generator, sample_noise
 from ..training import fit_gan, run_dir_for
@@ -243,18 +242,11 @@ def train_recipe(recipe: Recipe, args: argparse.Namespace) -> dict:
         scores = judge.score(images, labels)
         metrics.update({f"final_{k}": v for k, v in scores.items()})
         metrics["fid_floor"] = judge.floor(args.eval_samples)
-    stem = args.run_name
-    saved = save_model_files(trainer.inference_generator, args.out, f"{stem}_generator")
-    saved_d = save_model_files(discriminator, args.out, f"{stem}_discriminator")
-    card = write_model_card(args.out, f"{stem}_generator", {
+    save_run(args.out, args.run_name, trainer.inference_generator, {
         "entry": recipe.name, "data": source, "recipe": dataclasses.asdict(recipe), "epochs": args.epochs,
         "steps_per_epoch": steps, "train_images": len(train_images), "seed": args.seed,
-        "value_range": "[-1, 1] (tanh)", "metrics": metrics, "command": " ".join(sys.argv),
-        "load": f"keras.models.load_model('{saved['model']}', compile=False)",
-    })
-    print(f"logs:    {run_dir}  (tensorboard --logdir {args.logdir})")
-    print(f"weights: {saved['model']}, {saved['weights']}, {saved_d['model']}")
-    print(f"card:    {card}")
+        "value_range": "[-1, 1] (tanh)", "metrics": metrics,
+    }, discriminator, run_dir)
     print("final: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
     return metrics
 

@@ -17,7 +17,7 @@ from ..evaluation import evaluate_generator
 from ..generators import build_unet_generator, check_image_shape
 from ..imaging import make_grid, to_uint8
 from ..options import add_common_args, positive_int
-from ..saving import load_model, save_model_files, write_model_card
+from ..saving import load_model, save_run
 from ..trainers import Pix2Pix
 from ..trainers.pix2pix import EVAL_MODES
 from ..training import fit_gan, run_dir_for
@@ -119,19 +119,11 @@ def train(args: argparse.Namespace) -> dict:
     for mode in EVAL_MODES:
         scores = evaluate_generator(generator, data["val"], mode=mode, steps=val_steps)
         metrics.update({f"val_{k}_{mode}": v for k, v in scores.items() if k != "images"})
-    stem = args.run_name
-    saved = save_model_files(generator, args.out, f"{stem}_generator")
-    saved_d = save_model_files(discriminator, args.out, f"{stem}_discriminator")
-    card = write_model_card(args.out, f"{stem}_generator", {
+    save_run(args.out, args.run_name, generator, {
         "entry": NAME, "data": source, "direction": args.direction, "image_size": args.image_size,
         "epochs": args.epochs, "steps_per_epoch": steps, "batch_size": args.batch_size, "seed": args.seed,
         "eval_mode": args.eval_mode, "value_range": "[-1, 1] (tanh)", "metrics": metrics,
-        "command": " ".join(sys.argv),
-        "load": f"keras.models.load_model('{saved['model']}', compile=False)",
-    })
-    print(f"logs:    {run_dir}  (tensorboard --logdir {args.logdir})")
-    print(f"weights: {saved['model']}, {saved['weights']}, {saved_d['model']}")
-    print(f"card:    {card}")
+    }, discriminator, run_dir)
     print("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return metrics
 
