@@ -31,6 +31,11 @@ def facades_dir():
     return shared_path("facades")
 
 
+@pytest.fixture
+def mnist_dir():
+    return shared_path("mnist")
+
+
 def run_python(args, cwd, timeout=600, env=None):
     """Run ``python args...`` in a subprocess and return the CompletedProcess (text output)."""
     full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)

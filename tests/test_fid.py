@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import scipy.linalg
 
+from conftest import shared_path
 from pix2gan.metrics import feature_statistics, frechet_distance, frechet_distance_of_features
 
-MNIST_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
 
 
 def reference_fid(a, b):
@@ -48,11 +48,10 @@ def test_statistics_validation():
 
 @pytest.fixture(scope="module")
 def tiny_judge():
-    if not os.path.isdir(MNIST_DIR):
-        pytest.skip(f"real MNIST not found at {MNIST_DIR} (CI has ../shared/data; a fresh clone does not)")
+    mnist_dir = shared_path("mnist")
     from pix2gan.classifier import MnistJudge, train_mnist_classifier
     from pix2gan.data.mnist import read_mnist
-    train, test = read_mnist(MNIST_DIR, "train"), read_mnist(MNIST_DIR, "test")
+    train, test = read_mnist(mnist_dir, "train"), read_mnist(mnist_dir, "test")
     small_train, small_test = (train[0][:4000], train[1][:4000]), (test[0][:2000], test[1][:2000])
     model, accuracy = train_mnist_classifier(small_train, small_test, epochs=4, batch_size=50,
                                              filters=8, features=32)
@@ -84,6 +83,6 @@ def test_classifier_is_cached(tmp_path, tiny_judge):
     from pix2gan.saving import save_model_files
     judge, _ = tiny_judge
     save_model_files(judge.classifier, str(tmp_path), "judge")
-    loaded = load_or_train_classifier(MNIST_DIR, os.path.join(str(tmp_path), "judge.h5"))
+    loaded = load_or_train_classifier(shared_path("mnist"), os.path.join(str(tmp_path), "judge.h5"))
     x = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32)
     np.testing.assert_allclose(loaded(x, training=False), judge.classifier(x, training=False), atol=1e-5)

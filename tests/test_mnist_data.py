@@ -10,14 +10,6 @@ from pix2gan.data.mnist import (IDX_FILES, load_mnist, read_idx, read_mnist, rea
                                 read_mnist_npz, resolve_mnist, verify_mnist_idx, write_mnist_h5)
 from pix2gan.errors import Pix2GanError
 
-MNIST_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
-
-
-@pytest.fixture
-def mnist_dir():
-    if not os.path.isdir(MNIST_DIR):
-        pytest.skip(f"real MNIST not found at {MNIST_DIR} (CI has ../shared/data; a fresh clone does not)")
-    return MNIST_DIR
 
 
 def idx_bytes(array: np.ndarray, magic: int | None = None, dims=None) -> bytes:

@@ -14,15 +14,7 @@ from pix2gan.trainers.latent import sample_generator
 from pix2gan.zoo import get_entry
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST_DIR = os.path.join(REPO, "..", "shared", "data", "mnist")
 ENTRIES = ("gan-mnist", "cgan-mnist", "lsgan-mnist", "dcgan-mnist")
-
-
-@pytest.fixture
-def mnist_dir():
-    if not os.path.isdir(MNIST_DIR):
-        pytest.skip(f"real MNIST not found at {MNIST_DIR} (CI has ../shared/data; a fresh clone does not)")
-    return MNIST_DIR
 
 
 @pytest.mark.parametrize("conditional", [False, True])
