@@ -110,7 +110,7 @@ def main() -> None:
     p.add_argument("--part", choices=("all", "synthesis", "quality", "tiling"), default="all")
     p.add_argument("--data-dir", default=os.path.join(REPO, "..", "shared", "data", "eurosat"))
     p.add_argument("--ref-images", type=int, default=4, help="images for the slow reference loop (default 4)")
-    p.add_argument("--ours-images", type=int, default=512, help="images for the vectorised version (default 512)")
+    p.add_argument("--ours-images", type=int, default=2048, help="images for the vectorised versions (default 2048)")
     p.add_argument("--per-class", type=int, default=150, help="tiles per class for the quality part, 80%% train / 20%% test (default 150)")
     p.add_argument("--steps", type=int, default=100, help="training steps per recipe (default 100)")
     p.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
