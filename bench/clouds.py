@@ -82,13 +82,14 @@ def quality(args) -> None:
 def tiling(args) -> None:
     if not args.in_subprocess:
         cmd = [sys.executable, __file__, "--part", "tiling", "--in-subprocess", "--scene", str(args.scene),
-               "--tile", str(args.tile)]
+               "--tile", str(args.tile), "--unet-widths", args.unet_widths]
         subprocess.run(cmd, check=True)
         return
     import keras  # noqa: F401
     from pix2gan.generators import build_reference_unet
     from pix2gan.tiling import remove_clouds
-    model = build_reference_unet((None, None, 3), residual=True)
+    widths = tuple(int(w) for w in args.unet_widths.split(","))
+    model = build_reference_unet((None, None, 3), widths=widths, head="residual")
     rng = np.random.default_rng(0)
     scene = rng.integers(0, 256, (args.scene, args.scene, 3), dtype=np.uint8)
     remove_clouds(scene[:args.tile, :args.tile], model, tile=args.tile, verbose=False)  # trace once
@@ -98,7 +99,8 @@ def tiling(args) -> None:
     secs = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     mp = args.scene * args.scene / 1e6
-    print(f"\n## tiled inference (residual reference U-Net, tile {args.tile}, overlap {args.tile // 4}, CPU)\n")
+    print(f"\n## tiled inference (residual U-Net widths {args.unet_widths}, {model.count_params():,} parameters, "
+          f"tile {args.tile}, overlap {args.tile // 4}, CPU)\n")
     print("| scene | seconds | MP/s | peak RSS MB | RSS before MB | scene MB |")
     print("|---|---:|---:|---:|---:|---:|")
     print(f"| {args.scene}x{args.scene} uint8 | {secs:.1f} | {mp / secs:.3f} | {peak:.0f} | {before:.0f} | "
@@ -116,6 +118,9 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
     p.add_argument("--scene", type=int, default=4096, help="tiled-inference scene side (default 4096)")
     p.add_argument("--tile", type=int, default=256, help="tile side for tiled inference (default 256)")
+    p.add_argument("--unet-widths", default="32,64,128,256,512",
+                   help="U-Net widths for tiled inference (default the reference's; e.g. 4,8,16,32,64 to check "
+                        "the memory bound of a 10980x10980 scene quickly)")
     p.add_argument("--logdir", default=os.path.join(REPO, "logs", "bench-clouds"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--in-subprocess", action="store_true", help=argparse.SUPPRESS)

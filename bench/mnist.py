@@ -55,7 +55,7 @@ from pix2gan.data.mnist import resolve_mnist  # noqa: E402
 from pix2gan.zoo import get_entry  # noqa: E402
 from pix2gan.zoo.mnist import RECIPES  # noqa: E402
 
-DEFAULT_EPOCHS = {"gan-mnist": 10, "cgan-mnist": 5, "lsgan-mnist": 10, "dcgan-mnist": 10}
+DEFAULT_EPOCHS = {"gan-mnist": 10, "cgan-mnist": 15, "lsgan-mnist": 10, "dcgan-mnist": 10}
 TARGETS = "targets: conditional label acc >= 0.95 with std ratio >= 0.5; DCGAN FID <= 10x floor"
 
 
@@ -67,10 +67,20 @@ def parse_epochs(text: str) -> dict:
     return out
 
 
+def parse_entry(text: str) -> str:
+    """``NAME`` or ``NAME+FLAG+...`` (each FLAG becomes ``--FLAG`` on the entry's training command)."""
+    name = text.split("+")[0]
+    if name not in RECIPES:
+        raise argparse.ArgumentTypeError(f"unknown entry {name!r}: use one of {', '.join(RECIPES)}")
+    return text
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist"))
-    parser.add_argument("--entries", nargs="+", default=list(DEFAULT_EPOCHS), choices=list(RECIPES))
+    parser.add_argument("--entries", nargs="+", default=list(DEFAULT_EPOCHS), type=parse_entry,
+                        help="entries to train; NAME+FLAG adds --FLAG to its training command, e.g. "
+                             "dcgan-mnist+conditional")
     parser.add_argument("--epochs", type=parse_epochs, default={}, help="per-entry epochs, e.g. gan-mnist=50,dcgan-mnist=10")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the default epochs (default 1)")
     parser.add_argument("--samples", type=int, default=10000, help="generated images scored per entry (default 10000)")
@@ -89,14 +99,16 @@ def main(argv=None) -> int:
 
     rows = []
     for name in args.entries:
-        epochs = args.epochs.get(name, max(1, round(DEFAULT_EPOCHS.get(name, 5) * args.scale)))
-        entry = get_entry(name)
+        base, *flags = name.split("+")
+        epochs = args.epochs.get(name, max(1, round(DEFAULT_EPOCHS.get(base, 5) * args.scale)))
+        entry = get_entry(base)
         p = argparse.ArgumentParser()
         entry.add_train_args(p)
         run_args = p.parse_args(["--data-dir", source, "--epochs", str(epochs), "--fid-every", "0",
                                  "--eval-samples", str(args.samples), "--classifier", args.classifier,
                                  "--logdir", os.path.join(workdir, "logs"), "--out", os.path.join(workdir, "models"),
-                                 "--run-name", f"bench-{name}", "--seed", str(args.seed), "--verbose", "0"])
+                                 "--run-name", f"bench-{name.replace('+', '-')}", "--seed", str(args.seed),
+                                 "--verbose", "0"] + [f"--{flag}" for flag in flags])
         t0 = time.time()
         m = entry.train(run_args)
         row = {"entry": name, "epochs": epochs, "images_per_s": m["images_per_s"], "fid": m["final_fid"],

@@ -9,6 +9,7 @@ from keras import layers
 
 from .blocks import downsample, gan_init, upsample
 from .errors import Pix2GanError
+from .layers import CloudInversion
 
 
 def check_image_shape(input_shape: Sequence[int], min_side: int = 8, max_side: int = 1024) -> tuple[int, int, int]:
@@ -139,9 +140,12 @@ def build_dcgan_generator(latent_dim: int = 100, output_shape: Sequence[int] = (
     return keras.Model(inputs, outputs, name=name)
 
 
+UNET_HEADS = ("sigmoid", "residual", "veil", "inversion")
+
+
 def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channels: int | None = None,
                          widths: Sequence[int] = (32, 64, 128, 256, 512), norm: str = "batch",
-                         residual: bool = False, cloud_head: bool = False, name: str = "reference_unet") -> keras.Model:
+                         head: str = "sigmoid", name: str = "reference_unet") -> keras.Model:
     """The classic U-Net of the cloud-removal reference (inputs and outputs in [0, 1]).
 
     DoubleConv blocks (two 3x3 conv + BatchNorm + ReLU) at ``widths`` 32-64-128-256-512 with 2x2
@@ -150,17 +154,19 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
     defaults. Sides must be divisible by 2**(len(widths) - 1); ``None`` sides build a fully
     convolutional model for any such size.
 
-    ``residual=True`` (the ``-plus`` recipe) predicts a correction instead: the output is
-    ``clip(input + tanh(conv(features)), 0, 1)`` (Add, then ReLU capped at 1) with the
-    correction conv zero-initialised, so the untrained network is exactly the identity, which is already the right answer for thin
-    clouds.
+    ``head`` chooses what the last features become:
 
-    ``cloud_head=True`` inverts the cloud blend ``x = (1 - a) y + a c`` with grey clouds ``c``
-    and one opacity ``a`` per image: ``y = x + s x - m`` with a per-image gain ``s`` (a dense
-    layer on the pooled bottleneck, standing for a / (1 - a)) and a one-channel map ``m``
-    (standing for a c / (1 - a)) repeated over the colours, clipped to [0, 1]. Both heads start
-    at zero (the identity) and the correction cannot shift colours, only lift the grey veil.
-   
+    - ``"sigmoid"`` (the reference): a 1x1 conv and a sigmoid.
+    - ``"residual"``: ``clip(input + tanh(conv(features)), 0, 1)`` with the correction conv
+      zero-initialised, so the untrained network is exactly the identity.
+    - ``"veil"``: inverts the cloud blend ``x = (1 - a) y + a c`` as ``y = x + s x - m``, a per-image
+      gain ``s`` (a dense layer on the pooled bottleneck) and a free one-channel map ``m``, both
+      zero-initialised (the identity); it cannot shift colours, only lift a grey veil.
+    - ``"inversion"`` (the ``-plus`` recipe): :class:`~pix2gan.layers.CloudInversion` with a
+      per-image optical depth ``t`` (dense on the pooled bottleneck, zero-initialised: the
+      identity) and a cloud map ``c`` in [0, 1] (1x1 conv + sigmoid):
+      ``y = x + (exp(t) - 1) (x - c)``, the inverse of the blend at opacity ``1 - exp(-t)``.
+      Unlike ``"veil"`` the map cannot act when the depth is 0, so thin clouds are left alone.
     """
     from .blocks import double_conv
     h, w, c = input_shape
@@ -182,9 +188,17 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
         x = layers.Conv2DTranspose(f, 2, strides=2, name=f"up{i + 1}_convT")(x)
         x = layers.Concatenate(name=f"skip{i + 1}")([skip, x])
         x = double_conv(x, f, norm=norm, name=f"dec{i + 1}")
-    if cloud_head:
-        gain = layers.GlobalAveragePooling2D(name="gain_pool")(skips[-1])
-        gain = layers.Dense(1, kernel_initializer="zeros", dtype="float32", name="gain")(gain)
+    if head not in UNET_HEADS:
+        raise Pix2GanError(f"unknown U-Net head {head!r}: use one of {', '.join(UNET_HEADS)}")
+    if head in ("veil", "inversion"):
+        pooled = layers.GlobalAveragePooling2D(name="gain_pool")(skips[-1])
+    if head == "inversion":
+        depth = layers.Dense(1, kernel_initializer="zeros", dtype="float32", name="optical_depth")(pooled)
+        cloud = layers.Conv2D(1, 1, activation="sigmoid", kernel_initializer="zeros", dtype="float32",
+                              name="cloud_map")(x)
+        outputs = CloudInversion(dtype="float32", name="output_image")([inputs, depth, cloud])
+    elif head == "veil":
+        gain = layers.Dense(1, kernel_initializer="zeros", dtype="float32", name="gain")(pooled)
         gain = layers.Reshape((1, 1, 1), name="gain_reshape")(gain)
         veil = layers.Conv2D(1, 1, kernel_initializer="zeros", dtype="float32", name="veil")(x)
         veil = layers.Concatenate(name="veil_rgb")([veil] * output_channels)
@@ -192,7 +206,7 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
         x = layers.Add(name="add_gain")([inputs, lifted])
         x = layers.Subtract(dtype="float32", name="remove_veil")([x, veil])
         outputs = layers.ReLU(max_value=1.0, dtype="float32", name="output_image")(x)
-    elif residual:
+    elif head == "residual":
         x = layers.Conv2D(output_channels, 1, activation="tanh", kernel_initializer="zeros", dtype="float32",
                           name="correction")(x)
         x = layers.Add(dtype="float32", name="add_correction")([inputs, x])

@@ -44,3 +44,16 @@ def generator_loss(fake_logits, kind: str = "bce"):
 def l1_loss(prediction, target):
     """Mean absolute error."""
     return tf.reduce_mean(tf.abs(tf.cast(target, prediction.dtype) - prediction))
+
+
+def psnr_loss(prediction, target, max_value: float = 1.0, floor_db: float = 80.0):
+    """Minus the mean per-image PSNR (dB) of ``prediction`` against ``target``.
+
+    Minimising it is maximising the score image by image on a log scale, so a nearly perfect image
+    (thin clouds) still weighs as much as a badly hurt one, unlike L1 or MSE averaged over pixels.
+    The MSE is floored at the value that gives ``floor_db`` so identical images stay finite.
+    """
+    target = tf.cast(target, prediction.dtype)
+    mse = tf.reduce_mean(tf.square(target - prediction), axis=tf.range(1, tf.rank(prediction)))
+    mse = tf.maximum(mse / (max_value ** 2), 10.0 ** (-floor_db / 10.0))
+    return tf.reduce_mean(10.0 * tf.math.log(mse) / tf.math.log(10.0))

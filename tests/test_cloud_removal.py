@@ -50,11 +50,11 @@ def test_reference_builders_shapes_and_parameter_counts():
     assert g.output_shape == (None, 64, 64, 3)
     assert g.count_params() == _unet_params() == 7_768_995
     assert g.layers[-1].activation.__name__ == "sigmoid"
-    plus = build_reference_unet((64, 64, 3), residual=True)
+    plus = build_reference_unet((64, 64, 3), head="residual")
     assert plus.count_params() == g.count_params()
     x = np.random.default_rng(0).uniform(0, 1, (2, 64, 64, 3)).astype(np.float32)
     np.testing.assert_allclose(plus(x, training=False).numpy(), x, atol=1e-6)  # starts as the identity
-    cloud = build_reference_unet((64, 64, 3), cloud_head=True)
+    cloud = build_reference_unet((64, 64, 3), head="veil")
     assert cloud.count_params() == g.count_params() - (32 * 3 + 3) + (32 + 1) + (512 + 1)
     np.testing.assert_allclose(cloud(x, training=False).numpy(), x, atol=1e-6)  # identity start too
     # The head can represent the exact inverse of a grey blend: set gain a/(1-a) and veil a*c/(1-a).
@@ -63,6 +63,15 @@ def test_reference_builders_shapes_and_parameter_counts():
     cloud.get_layer("veil").bias.assign([a * c / (1 - a)])
     y = x * 0.5 + 0.25
     np.testing.assert_allclose(cloud((1 - a) * y + a * c, training=False).numpy(), y, atol=1e-5)
+    inversion = build_reference_unet((64, 64, 3), head="inversion")
+    assert inversion.count_params() == g.count_params() - (32 * 3 + 3) + (32 + 1) + (512 + 1)
+    np.testing.assert_allclose(inversion(x, training=False).numpy(), x, atol=1e-6)  # depth 0: the identity
+    # With the optical depth and the cloud map set, the head undoes the blend exactly.
+    inversion.get_layer("optical_depth").bias.assign([-np.log(1 - a)])  # opacity 1 - exp(-depth) = a
+    inversion.get_layer("cloud_map").bias.assign([np.log(c / (1 - c))])
+    np.testing.assert_allclose(inversion((1 - a) * y + a * c, training=False).numpy(), y, atol=1e-5)
+    with pytest.raises(Pix2GanError, match="unknown U-Net head"):
+        build_reference_unet((64, 64, 3), head="magic")
     d = build_resnet_discriminator((64, 64, 3))
     assert d.output_shape == (None, 1)
     assert d.count_params() == _resnet_params()

@@ -124,7 +124,7 @@ def _train_args(entry, tmp_path, mnist_dir, extra=()):
 @pytest.mark.parametrize("name", ENTRIES)
 def test_entry_trains_a_few_steps(tmp_path, mnist_dir, name):
     entry = get_entry(name)
-    extra = ("--filters", "16") if name == "dcgan-mnist" else ()
+    extra = ("--filters", "16", "--unconditional") if name == "dcgan-mnist" else ()
     if name == "gan-mnist":
         extra = ("--ema-decay", "0.9")  # the option works for every entry
     metrics = entry.train(_train_args(entry, tmp_path, mnist_dir, extra))
@@ -137,7 +137,7 @@ def test_entry_trains_a_few_steps(tmp_path, mnist_dir, name):
     assert (tmp_path / "logs" / name / "samples" / "epoch_0001.png").is_file()
 
 
-def test_conditional_dcgan_with_per_epoch_fid(tmp_path, mnist_dir):
+def test_dcgan_is_conditional_by_default_with_per_epoch_fid(tmp_path, mnist_dir):
     from pix2gan.classifier import train_mnist_classifier
     from pix2gan.data.mnist import read_mnist
     from pix2gan.saving import save_model_files
@@ -146,7 +146,7 @@ def test_conditional_dcgan_with_per_epoch_fid(tmp_path, mnist_dir):
                                       epochs=1, batch_size=100, filters=4, features=16)
     save_model_files(judge, str(tmp_path), "judge")
     entry = get_entry("dcgan-mnist")
-    args = _train_args(entry, tmp_path, mnist_dir, ("--conditional", "--filters", "8", "--fid-every", "1",
+    args = _train_args(entry, tmp_path, mnist_dir, ("--filters", "8", "--fid-every", "1",
                                                     "--fid-samples", "200", "--eval-samples", "300",
                                                     "--classifier", str(tmp_path / "judge.h5"), "--loss", "hinge"))
     metrics = entry.train(args)
@@ -154,6 +154,8 @@ def test_conditional_dcgan_with_per_epoch_fid(tmp_path, mnist_dir):
     assert 0.0 <= metrics["final_label_accuracy"] <= 1.0 and "val_fid" in metrics
     assert len(metrics["final_class_histogram"]) == 10
     assert os.listdir(tmp_path / "logs" / "dcgan-mnist" / "validation")
+    generator = keras.models.load_model(str(tmp_path / "models" / "dcgan-mnist_generator.h5"), compile=False)
+    assert len(generator.inputs) == 2  # noise and label
 
 
 def test_conditional_sampler_honours_labels():

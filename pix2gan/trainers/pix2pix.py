@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 
 from ..composite import build_adversarial_model
-from ..losses import discriminator_loss, generator_loss, l1_loss
+from ..losses import discriminator_loss, generator_loss, l1_loss, psnr_loss
 from ..metrics import image_metrics
 from .base import GANTrainer
 
@@ -43,7 +43,9 @@ def run_generator(generator: keras.Model, inputs, mode: str = "paper", statistic
 class Pix2Pix(GANTrainer):
     """Train a generator G(x) -> y against a discriminator on paired data ``(x, y)``.
 
-    Generator loss: ``adversarial(D(x, G(x))) + l1_weight * |G(x) - y|`` (lambda = 100);
+    Generator loss: ``adversarial(D(x, G(x))) + l1_weight * |G(x) - y|`` (lambda = 100), plus
+    ``psnr_weight * -PSNR(G(x), y)`` (mean per-image PSNR in dB, see :func:`~pix2gan.losses.psnr_loss`)
+    when ``psnr_weight`` is set;
     discriminator loss: ``adversarial(D(x, y) -> real, D(x, G(x)) -> fake)``. An unconditional
     discriminator (one input) sees images alone, which is how the cloud-removal reference works.
 
@@ -62,11 +64,13 @@ class Pix2Pix(GANTrainer):
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, l1_weight: float = 100.0,
-                 value_range: Sequence[float] = (-1.0, 1.0), eval_mode: str = "paper", **kwargs):
+                 value_range: Sequence[float] = (-1.0, 1.0), eval_mode: str = "paper", psnr_weight: float = 0.0,
+                 **kwargs):
         super().__init__(generator, discriminator, **kwargs)
         if eval_mode not in EVAL_MODES:
             raise ValueError(f"unknown eval_mode {eval_mode!r}: use one of {EVAL_MODES}")
         self.l1_weight = float(l1_weight)
+        self.psnr_weight = float(psnr_weight)
         self.value_range = tuple(float(v) for v in value_range)
         self.eval_mode = eval_mode
         self.adversarial = build_adversarial_model(generator, discriminator)
@@ -91,13 +95,19 @@ class Pix2Pix(GANTrainer):
             g_adv = generator_loss(fake_logits, self.adversarial_loss)
             g_l1 = l1_loss(fake, targets)
             g_total = g_adv + self.l1_weight * g_l1
+            if self.psnr_weight:
+                g_psnr = psnr_loss(fake, targets, self.value_range[1] - self.value_range[0])
+                g_total += self.psnr_weight * g_psnr
             d_loss = discriminator_loss(real_logits, fake_logits, self.adversarial_loss, self.label_smoothing)
         self.apply_gradients(self.g_optimizer, g_tape, g_total, self.generator.trainable_variables)
         self.apply_gradients(self.d_optimizer, d_tape, d_loss, self.discriminator.trainable_variables)
-        return self.track({
+        logs = {
             "g_loss": g_total, "g_adv": g_adv, "g_l1": g_l1, "d_loss": d_loss,
             "d_real": tf.reduce_mean(tf.sigmoid(real_logits)), "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits)),
-        })
+        }
+        if self.psnr_weight:
+            logs["g_psnr"] = -g_psnr
+        return self.track(logs)
 
     def test_step(self, data):
         inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)

@@ -44,8 +44,8 @@ from .registry import Entry, register
 REFERENCE = "cloud-removal-eurosat"
 PLUS = "cloud-removal-eurosat-plus"
 RECIPES = {
-    REFERENCE: dict(residual=False, cloud_head=False, norm="batch", g_lr=1e-4, d_lr=1e-5, l1_weight=100.0),
-    PLUS: dict(residual=False, cloud_head=True, norm="batch", g_lr=2e-4, d_lr=1e-5, l1_weight=100.0),
+    REFERENCE: dict(head="sigmoid", norm="batch", g_lr=1e-4, d_lr=1e-5, l1_weight=100.0, psnr_weight=0.0),
+    PLUS: dict(head="inversion", norm="batch", g_lr=2e-4, d_lr=1e-5, l1_weight=100.0, psnr_weight=1.0),
 }
 ALPHA_BINS = ("0-0.25", "0.25-0.5", "0.5-0.75", "0.75-1")
 DEFAULT_DATA_DIRS = (os.path.join("datasets", "eurosat"), os.path.join("..", "shared", "data", "eurosat"))
@@ -56,10 +56,10 @@ def build_cloud_removal(recipe: str, image_size: int = 64, jit_compile: bool = F
     """The compiled trainer (generator, discriminator, optimizers) of ``recipe``."""
     spec = RECIPES[recipe]
     shape = (image_size, image_size, 3)
-    generator = build_reference_unet(shape, residual=spec["residual"], cloud_head=spec["cloud_head"], norm=spec["norm"])
+    generator = build_reference_unet(shape, head=spec["head"], norm=spec["norm"])
     discriminator = build_resnet_discriminator(shape)
-    trainer = Pix2Pix(generator, discriminator, l1_weight=spec["l1_weight"], value_range=(0.0, 1.0),
-                      eval_mode="inference")
+    trainer = Pix2Pix(generator, discriminator, l1_weight=spec["l1_weight"], psnr_weight=spec["psnr_weight"],
+                      value_range=(0.0, 1.0), eval_mode="inference")
     trainer.compile(keras.optimizers.Adam(spec["g_lr"]), keras.optimizers.Adam(spec["d_lr"]), jit_compile=jit_compile)
     return trainer
 

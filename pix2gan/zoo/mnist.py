@@ -71,9 +71,10 @@ RECIPES = {r.name: r for r in (
            loss="bce", **_CLSGAN),
     Recipe("lsgan-mnist", "conditional least-squares GAN: as cgan-mnist with the MSE adversarial loss and an "
            "EMA (0.999) of G's weights", loss="lsgan", ema_decay=0.999, **_CLSGAN),
-    Recipe("dcgan-mnist", "DCGAN (Radford et al.): transposed-conv G, strided-conv D, BatchNorm, BCE with one-sided "
-           "label smoothing 0.1, Adam 4e-4 (beta1 0.5), batch 64, EMA (0.999) of G's weights",
-           arch="dcgan", latent_dim=100, conditional=False, loss="bce", lr=4e-4, beta1=0.5, beta2=0.999,
+    Recipe("dcgan-mnist", "DCGAN (Radford et al.), class-conditional by default (--unconditional for the paper's): "
+           "transposed-conv G, strided-conv D, BatchNorm, BCE with one-sided label smoothing 0.1, Adam 4e-4 "
+           "(beta1 0.5), batch 64, EMA (0.999) of G's weights",
+           arch="dcgan", latent_dim=100, conditional=True, loss="bce", lr=4e-4, beta1=0.5, beta2=0.999,
            weight_decay=0.0, batch_size=64, epochs=25, filters=64, ema_decay=0.999, label_smoothing=0.1),
 )}
 
@@ -296,7 +297,7 @@ def sample_entry(args: argparse.Namespace) -> str:
     if args.label is not None:
         if not conditional:
             raise Pix2GanError(f"--label {args.label}: generator {args.weights} is unconditional; drop --label "
-                               "or use a conditional model (cgan-mnist, lsgan-mnist, dcgan-mnist --conditional)")
+                               "or use a conditional model (cgan-mnist, lsgan-mnist, dcgan-mnist)")
         if not 0 <= args.label < NUM_CLASSES:
             raise Pix2GanError(f"--label {args.label} is not a digit: use 0-9")
         labels = args.label
