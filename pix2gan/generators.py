@@ -9,7 +9,6 @@ from keras import layers
 
 from .blocks import downsample, gan_init, upsample
 from .errors import Pix2GanError
-from .layers import CloudInversion
 
 
 def check_image_shape(input_shape: Sequence[int], min_side: int = 8, max_side: int = 1024) -> tuple[int, int, int]:
@@ -140,7 +139,7 @@ def build_dcgan_generator(latent_dim: int = 100, output_shape: Sequence[int] = (
     return keras.Model(inputs, outputs, name=name)
 
 
-UNET_HEADS = ("sigmoid", "residual", "veil", "inversion")
+UNET_HEADS = ("sigmoid", "residual", "veil")
 
 
 def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channels: int | None = None,
@@ -159,14 +158,9 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
     - ``"sigmoid"`` (the reference): a 1x1 conv and a sigmoid.
     - ``"residual"``: ``clip(input + tanh(conv(features)), 0, 1)`` with the correction conv
       zero-initialised, so the untrained network is exactly the identity.
-    - ``"veil"``: inverts the cloud blend ``x = (1 - a) y + a c`` as ``y = x + s x - m``, a per-image
+    - ``"veil"`` (the ``-plus`` recipe): inverts the cloud blend ``x = (1 - a) y + a c`` as ``y = x + s x - m``, a per-image
       gain ``s`` (a dense layer on the pooled bottleneck) and a free one-channel map ``m``, both
       zero-initialised (the identity); it cannot shift colours, only lift a grey veil.
-    - ``"inversion"`` (the ``-plus`` recipe): :class:`~pix2gan.layers.CloudInversion` with a
-      per-image optical depth ``t`` (dense on the pooled bottleneck, zero-initialised: the
-      identity) and a cloud map ``c`` in [0, 1] (1x1 conv + sigmoid):
-      ``y = x + (exp(t) - 1) (x - c)``, the inverse of the blend at opacity ``1 - exp(-t)``.
-      Unlike ``"veil"`` the map cannot act when the depth is 0, so thin clouds are left alone.
     """
     from .blocks import double_conv
     h, w, c = input_shape
@@ -190,14 +184,8 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
         x = double_conv(x, f, norm=norm, name=f"dec{i + 1}")
     if head not in UNET_HEADS:
         raise Pix2GanError(f"unknown U-Net head {head!r}: use one of {', '.join(UNET_HEADS)}")
-    if head in ("veil", "inversion"):
+    if head == "veil":
         pooled = layers.GlobalAveragePooling2D(name="gain_pool")(skips[-1])
-    if head == "inversion":
-        depth = layers.Dense(1, kernel_initializer="zeros", dtype="float32", name="optical_depth")(pooled)
-        cloud = layers.Conv2D(1, 1, activation="sigmoid", kernel_initializer="zeros", dtype="float32",
-                              name="cloud_map")(x)
-        outputs = CloudInversion(dtype="float32", name="output_image")([inputs, depth, cloud])
-    elif head == "veil":
         gain = layers.Dense(1, kernel_initializer="zeros", dtype="float32", name="gain")(pooled)
         gain = layers.Reshape((1, 1, 1), name="gain_reshape")(gain)
         veil = layers.Conv2D(1, 1, kernel_initializer="zeros", dtype="float32", name="veil")(x)

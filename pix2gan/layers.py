@@ -51,33 +51,3 @@ class MinibatchDiscrimination(keras.layers.Layer):
         config.update(num_kernels=self.num_kernels, kernel_dim=self.kernel_dim, concat=self.concat)
         return config
 
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class CloudInversion(keras.layers.Layer):
-    """Undo a grey cloud blend ``x = (1 - a) y + a c`` given a per-image optical depth and a cloud map.
-
-    Inputs ``[image (B, H, W, C), depth (B, 1), cloud (B, H, W, 1)]``. The opacity is
-    ``a = 1 - exp(-depth)`` (depth capped at ``max_depth``) and the output
-    ``clip(x + (exp(depth) - 1) * (x - c), 0, 1)``, which is ``(x - a c) / (1 - a)`` with the cloud
-    repeated over the channels. At depth 0 the output is the input whatever the cloud map says,
-    so a network that sees no cloud leaves the image alone, and a linear depth predictor starting
-    at zero starts as the identity and reaches opaque clouds in a few units (depth 4: a = 0.98).
-    """
-
-    def __init__(self, max_depth: float = 4.0, **kwargs):
-        super().__init__(**kwargs)
-        if not max_depth > 0:
-            raise ValueError(f"max_depth={max_depth} must be positive")
-        self.max_depth = float(max_depth)
-
-    def call(self, inputs):
-        image, depth, cloud = inputs
-        gain = ops.exp(ops.minimum(ops.cast(depth, image.dtype), self.max_depth)) - 1.0
-        gain = ops.reshape(gain, (-1, 1, 1, 1))
-        return ops.clip(image + gain * (image - ops.cast(cloud, image.dtype)), 0.0, 1.0)
-
-    def compute_output_shape(self, input_shapes):
-        return tuple(input_shapes[0])
-
-    def get_config(self):
-        return {**super().get_config(), "max_depth": self.max_depth}
