@@ -31,7 +31,7 @@ The paper's unconditional DCGAN (`--entries dcgan-mnist+unconditional`) does not
 target on this CPU budget: 45.63 (60.6x) at 10 epochs, 36.41 (48.4x) at 20 (earlier runs of the
 same recipe); its per-epoch FID falls slowly and its samples' class mix alone costs about 12
 (real digits drawn with the generator's class histogram score 11.9). Given the label, the same
-networks and optimizer reach 3.9 (2,000 samples) after two epochs.
+networks and optimizer reach 3.9 (2,000 samples) after four epochs.
 """
 import argparse
 import json
