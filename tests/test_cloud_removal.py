@@ -131,6 +131,8 @@ def test_zoo_train_evaluate_translate_end_to_end(tmp_path, capsys):
     assert any(n.startswith("events") for n in os.listdir(os.path.join(logs, "r", "test")))
     assert main(["evaluate", "cloud-removal-eurosat-plus", "--weights", weights, *common]) == 0
     assert "PSNR model" in capsys.readouterr().out
+    assert main(["evaluate", "cloud-removal-eurosat-plus", "--weights", weights, *common, "--clouds", "coloured"]) == 0
+    assert "coloured clouds" in capsys.readouterr().out
 
     scene = (np.random.default_rng(0).uniform(0, 1, (100, 150, 3)) * 65535).astype(np.uint16)
     cv2.imwrite(str(tmp_path / "scene.tif"), scene)

@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 noise = pytest.importorskip("noise")
 
@@ -100,3 +101,27 @@ def test_xla_clouds_match_the_exact_port():
     fast = perlin_clouds_xla(scales, 32, 32).numpy()
     assert fast.shape == exact.shape == (4, 32, 32)
     assert np.abs(fast - exact).max() <= 1e-6
+
+
+def test_cloud_kinds_ranges_shapes_and_grey_default():
+    from pix2gan.data.clouds import CLOUD_KINDS, shape_clouds
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (4, 16, 16, 3)).astype(np.float32)
+    grey, alpha = add_clouds(images, seed=[5, 6])
+    same, _ = add_clouds(images, seed=[5, 6], kind="grey")
+    np.testing.assert_array_equal(grey.numpy(), same.numpy())
+    maps = perlin_clouds([10.0, 40.0, 80.0, 7.0], 16, 16)
+    for kind in CLOUD_KINDS:
+        cloudy, a = add_clouds(images, seed=[5, 6], kind=kind)
+        np.testing.assert_array_equal(a.numpy(), alpha.numpy())  # same opacities, other clouds
+        assert cloudy.shape == images.shape and 0.0 <= cloudy.numpy().min() and cloudy.numpy().max() <= 1.0
+        shaped = shape_clouds(maps, kind, tf.constant([1, 2], tf.int64)).numpy()
+        assert 0.0 <= shaped.min() and shaped.max() <= 1.0
+    thick = shape_clouds(maps, "thick", tf.constant([1, 2], tf.int64)).numpy()
+    assert (thick == 0).mean() > 0.05 and (thick == 1).mean() > 0.05  # clear gaps and opaque cores
+    assert shape_clouds(maps, "haze", tf.constant([1, 2], tf.int64)).numpy().min() >= 0.7 - 1e-6
+    coloured = shape_clouds(maps, "coloured", tf.constant([1, 2], tf.int64)).numpy()
+    assert coloured.shape == (4, 16, 16, 3)
+    assert not np.allclose(coloured[..., 0], coloured[..., 1])  # tinted, not grey
+    with pytest.raises(Pix2GanError, match="unknown cloud kind 'fog'"):
+        cloud_pairs_dataset(images, 2, training=False, kind="fog")

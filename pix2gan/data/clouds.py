@@ -24,7 +24,9 @@ Two implementations:
 Cloud pairs are made on the fly by :func:`cloud_pairs_dataset` (fresh clouds every epoch,
 reproducible from a seed through stateless RNG keyed by (seed, batch index)) or written to disk
 once by :func:`write_cloud_pairs` (the reference's way). Clouds are grey (the same in every
-channel); coloured or thick-cloud/haze variants are not implemented.
+channel) in the reference; :func:`shape_clouds` makes thick, haze and coloured variants
+(``kind=`` on :func:`add_clouds` and :func:`cloud_pairs_dataset`, ``--clouds`` on the
+cloud-removal entries).
 """
 from __future__ import annotations
 
@@ -186,10 +188,45 @@ def reference_clouds(height: int, width: int, base_scale: float, octaves: int = 
 
 def blend_clouds(images, clouds, alpha):
     """``images * (1 - alpha) + clouds * alpha``: images (B, H, W, C) in [0, 1], clouds (B, H, W)
-    in [0, 1] (repeated over channels), alpha (B,)."""
+    in [0, 1] (repeated over channels) or (B, H, W, C) (coloured), alpha (B,)."""
     images = tf.convert_to_tensor(images, tf.float32)
     alpha = tf.reshape(tf.cast(alpha, tf.float32), (-1, 1, 1, 1))
-    return images * (1.0 - alpha) + tf.cast(clouds, tf.float32)[..., None] * alpha
+    clouds = tf.cast(clouds, tf.float32)
+    if clouds.shape.rank == 3:
+        clouds = clouds[..., None]
+    return images * (1.0 - alpha) + clouds * alpha
+
+
+CLOUD_KINDS = ("grey", "thick", "haze", "coloured")
+
+
+def check_cloud_kind(kind: str) -> None:
+    """Refuse an unknown cloud kind with the list of known ones."""
+    if kind not in CLOUD_KINDS:
+        raise Pix2GanError(f"unknown cloud kind {kind!r}: use one of {', '.join(CLOUD_KINDS)}")
+
+
+def shape_clouds(clouds, kind: str, seed, channels: int = 3) -> tf.Tensor:
+    """Turn reference cloud maps (B, H, W) in [0, 1] into a variant, still in [0, 1].
+
+    - ``grey``: the reference maps, unchanged (B, H, W).
+    - ``thick``: contrast-stretched ``clip((c - 0.3) / 0.4, 0, 1)``: opaque cores with sharp edges
+      and clear gaps between them (B, H, W).
+    - ``haze``: a bright, nearly uniform veil ``0.7 + 0.3 c`` (B, H, W).
+    - ``coloured``: grey maps tinted per image: each channel scaled by ``1 - U(0, 0.2)`` drawn
+      from the stateless seed, the yellowish or bluish casts of dust and thin cirrus (B, H, W, C).
+    """
+    check_cloud_kind(kind)
+    clouds = tf.convert_to_tensor(clouds, tf.float32)
+    if kind == "thick":
+        return tf.clip_by_value((clouds - 0.3) / 0.4, 0.0, 1.0)
+    if kind == "haze":
+        return 0.7 + 0.3 * clouds
+    if kind == "coloured":
+        tint = 1.0 - 0.2 * tf.random.stateless_uniform((tf.shape(clouds)[0], 1, 1, channels),
+                                                       seed=tf.cast(seed, tf.int64) + 7)
+        return clouds[..., None] * tint
+    return clouds
 
 
 def sample_cloud_params(batch: int, seed, scale_range: Sequence[float] = SCALE_RANGE,
@@ -202,18 +239,22 @@ def sample_cloud_params(batch: int, seed, scale_range: Sequence[float] = SCALE_R
 
 
 def add_clouds(images, seed, scale_range: Sequence[float] = SCALE_RANGE,
-               alpha_range: Sequence[float] = ALPHA_RANGE, xla: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
-    """Cover a batch of [0, 1] images (B, H, W, C) with clouds; returns (cloudy, alpha)."""
+               alpha_range: Sequence[float] = ALPHA_RANGE, xla: bool = True,
+               kind: str = "grey") -> tuple[tf.Tensor, tf.Tensor]:
+    """Cover a batch of [0, 1] images (B, H, W, C) with clouds of ``kind`` (see
+    :func:`shape_clouds`; ``grey`` is the reference); returns (cloudy, alpha)."""
     images = tf.convert_to_tensor(images, tf.float32)
     shape = tf.shape(images)
     scale, alpha = sample_cloud_params(shape[0], seed, scale_range, alpha_range)
     clouds = perlin_clouds(scale, int(images.shape[1]), int(images.shape[2]), xla=xla)
+    clouds = shape_clouds(clouds, kind, seed, int(images.shape[-1]))
     return blend_clouds(images, clouds, alpha), alpha
 
 
 def cloud_pairs_dataset(images: tf.data.Dataset | np.ndarray, batch_size: int, training: bool, seed: int = 0,
                         with_alpha: bool = False, shuffle_buffer: int = 4096,
-                        alpha_range: Sequence[float] = ALPHA_RANGE, labels: np.ndarray | None = None) -> tf.data.Dataset:
+                        alpha_range: Sequence[float] = ALPHA_RANGE, labels: np.ndarray | None = None,
+                        kind: str = "grey") -> tf.data.Dataset:
     """Batches of ``(cloudy, clear)`` (plus ``alpha`` if ``with_alpha``, then ``labels`` if
     given), float32 in [0, 1].
 
@@ -222,6 +263,7 @@ def cloud_pairs_dataset(images: tf.data.Dataset | np.ndarray, batch_size: int, t
     batch of every epoch; otherwise the order and the clouds are fixed by ``seed``, so a test
     set scores the same in every run.
     """
+    check_cloud_kind(kind)
     ds = images if isinstance(images, tf.data.Dataset) else tf.data.Dataset.from_tensor_slices(images)
     if labels is not None:
         ds = tf.data.Dataset.zip(ds, tf.data.Dataset.from_tensor_slices(np.asarray(labels)))
@@ -233,7 +275,8 @@ def cloud_pairs_dataset(images: tf.data.Dataset | np.ndarray, batch_size: int, t
     def make(index, batch):
         batch, extra = (batch, ()) if labels is None else (batch[0], (batch[1],))
         clear = tf.cast(batch, tf.float32) / 255.0
-        cloudy, alpha = add_clouds(clear, tf.stack([tf.cast(seed, tf.int64), index]), alpha_range=alpha_range)
+        cloudy, alpha = add_clouds(clear, tf.stack([tf.cast(seed, tf.int64), index]), alpha_range=alpha_range,
+                                   kind=kind)
         return ((cloudy, clear, alpha) + extra) if with_alpha else (cloudy, clear)
 
     return ds.enumerate().map(make, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)

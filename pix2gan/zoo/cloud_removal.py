@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..callbacks import ImageGridCallback
-from ..data.clouds import cloud_pairs_dataset
+from ..data.clouds import CLOUD_KINDS, cloud_pairs_dataset
 from ..data.common import take_samples
 from ..data.eurosat import CLASSES, check_classes, download_eurosat, load_eurosat, verify_eurosat
 from ..data.synthetic import synthetic_satellite_tiles
@@ -79,6 +79,8 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--download", action="store_true", help="download the official EuroSAT zip into datasets/")
     parser.add_argument("--archive-sha256", help="expected sha256 of the downloaded zip (optional)")
     parser.add_argument("--verify", action="store_true", help="check every file against the published listing hash")
+    parser.add_argument("--clouds", choices=CLOUD_KINDS, default="grey",
+                        help="cloud kind: grey (the reference's Perlin clouds, default), thick, haze or coloured")
 
 
 def synthetic_eurosat(classes, seed: int = 0, per_class: int = 120, test_fraction: float = 0.3) -> dict:
@@ -113,10 +115,11 @@ def load_data(args: argparse.Namespace) -> tuple[str, dict]:
     return data_dir, data
 
 
-def test_dataset(images: np.ndarray, labels: np.ndarray, seed: int, batch_size: int = 64) -> tf.data.Dataset:
+def test_dataset(images: np.ndarray, labels: np.ndarray, seed: int, batch_size: int = 64,
+                 clouds: str = "grey") -> tf.data.Dataset:
     """Fixed cloudy test batches ``(cloudy, clear, alpha, label)`` (clouds depend only on ``seed``)."""
     return cloud_pairs_dataset(images, batch_size, training=False, seed=seed + TEST_SEED_OFFSET,
-                               with_alpha=True, labels=labels)
+                               with_alpha=True, labels=labels, kind=clouds)
 
 
 def grid_renderer(cloudy: np.ndarray, clear: np.ndarray):
@@ -128,7 +131,7 @@ def grid_renderer(cloudy: np.ndarray, clear: np.ndarray):
 
 
 def cloud_report(generator: keras.Model, images: np.ndarray, labels: np.ndarray, seed: int = 0,
-                 run_dir: str | None = None) -> dict:
+                 run_dir: str | None = None, clouds: str = "grey") -> dict:
     """Score ``generator`` on cloud-covered ``images`` against the cloudy-input baseline.
 
     Returns ``{"overall": {...}, "alpha_table": str, "class_table": str, "alpha_rows": [...],
@@ -136,7 +139,8 @@ def cloud_report(generator: keras.Model, images: np.ndarray, labels: np.ndarray,
     (``<run_dir>/test``) with a cloudy | restored | target grid, and the tables to
     ``<run_dir>/test_report.md``.
     """
-    scores = per_image_scores(generator, test_dataset(images, labels, seed), mode="inference", value_range=(0.0, 1.0))
+    scores = per_image_scores(generator, test_dataset(images, labels, seed, clouds=clouds), mode="inference",
+                              value_range=(0.0, 1.0))
     alpha, label = scores["extra0"], scores["extra1"]
     bins = np.clip((alpha * 4).astype(int), 0, 3)
     alpha_table, alpha_rows = grouped_table(scores, bins, ALPHA_BINS, "alpha")
@@ -145,7 +149,7 @@ def cloud_report(generator: keras.Model, images: np.ndarray, labels: np.ndarray,
     report = {"overall": overall, "alpha_table": alpha_table, "class_table": class_table,
               "alpha_rows": alpha_rows, "class_rows": class_rows}
     if run_dir:
-        cloudy, clear = take_samples(test_dataset(images[:8], labels[:8], seed, 8), 8)[:2]
+        cloudy, clear = take_samples(test_dataset(images[:8], labels[:8], seed, 8, clouds), 8)[:2]
         restored = np.asarray(generator(cloudy, training=False))
         grid = make_grid([to_uint8(cloudy, (0, 1)), to_uint8(restored, (0, 1)), to_uint8(clear, (0, 1))])
         write_image(os.path.join(run_dir, "test_grid.png"), grid)
@@ -165,14 +169,14 @@ def cloud_report(generator: keras.Model, images: np.ndarray, labels: np.ndarray,
 
 def train_recipe(recipe: str, train_images: np.ndarray, *, steps: int, batch_size: int = 64, seed: int = 0,
                  run_dir: str, epochs: int = 1, val: tuple[np.ndarray, np.ndarray] | None = None,
-                 verbose: int = 1, jit_compile: bool = False) -> Pix2Pix:
-    """Train ``recipe`` for ``epochs * steps`` steps on uint8 ``train_images`` with fresh clouds."""
+                 verbose: int = 1, jit_compile: bool = False, clouds: str = "grey") -> Pix2Pix:
+    """Train ``recipe`` for ``epochs * steps`` steps on uint8 ``train_images`` with fresh clouds of kind ``clouds``."""
     keras.utils.set_random_seed(seed)
     trainer = build_cloud_removal(recipe, train_images.shape[1], jit_compile)
-    train_ds = cloud_pairs_dataset(train_images, batch_size, training=True, seed=seed)
+    train_ds = cloud_pairs_dataset(train_images, batch_size, training=True, seed=seed, kind=clouds)
     callbacks = []
     if val is not None:
-        samples = take_samples(test_dataset(val[0][:8], val[1][:8], seed, 8), 8)
+        samples = take_samples(test_dataset(val[0][:8], val[1][:8], seed, 8, clouds), 8)
         callbacks.append(ImageGridCallback(grid_renderer(*samples[:2]), run_dir))
     fit_gan(trainer, train_ds, run_dir=run_dir, epochs=epochs, steps_per_epoch=steps, verbose=verbose,
             callbacks=callbacks)
@@ -194,10 +198,10 @@ def train(args: argparse.Namespace) -> dict:
           f"{args.epochs} epochs x {steps} steps")
     trainer = train_recipe(recipe, train_x, steps=steps, batch_size=args.batch_size, seed=args.seed,
                            run_dir=run_dir, epochs=args.epochs, val=(test_x, test_y), verbose=args.verbose,
-                           jit_compile=args.jit_compile)
-    report = cloud_report(trainer.generator, test_x, test_y, args.seed, run_dir)
+                           jit_compile=args.jit_compile, clouds=args.clouds)
+    report = cloud_report(trainer.generator, test_x, test_y, args.seed, run_dir, args.clouds)
     save_run(args.out, args.run_name, trainer.generator, {
-        "entry": recipe, "data": data_dir, "recipe": RECIPES[recipe], "epochs": args.epochs,
+        "entry": recipe, "data": data_dir, "recipe": RECIPES[recipe], "clouds": args.clouds, "epochs": args.epochs,
         "steps_per_epoch": steps, "batch_size": args.batch_size, "seed": args.seed,
         "value_range": "[0, 1]", "metrics": {f"test_{k}": v for k, v in report["overall"].items()},
     }, trainer.discriminator, run_dir)
@@ -217,8 +221,8 @@ def evaluate(args: argparse.Namespace) -> dict:
     generator = load_model(args.weights)
     data_dir, data = load_data(args)
     test_x, test_y = data["test"]
-    report = cloud_report(generator, test_x, test_y, args.seed, args.logdir)
-    print(f"{args.weights} on EuroSAT {data_dir} [test, {len(test_x)} tiles]\n\n"
+    report = cloud_report(generator, test_x, test_y, args.seed, args.logdir, args.clouds)
+    print(f"{args.weights} on EuroSAT {data_dir} [test, {len(test_x)} tiles, {args.clouds} clouds]\n\n"
           f"{report['alpha_table']}\n\n{report['class_table']}")
     return report["overall"]
 
