@@ -158,11 +158,14 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
     - ``"sigmoid"`` (the reference): a 1x1 conv and a sigmoid.
     - ``"residual"``: ``clip(input + tanh(conv(features)), 0, 1)`` with the correction conv
       zero-initialised, so the untrained network is exactly the identity.
-    - ``"veil"`` (the ``-plus`` recipe): inverts the cloud blend ``x = (1 - a) y + a c`` as ``y = x + s x - m``, a per-image
-      gain ``s`` (a dense layer on the pooled bottleneck) and a free one-channel map ``m``, both
-      zero-initialised (the identity); it cannot shift colours, only lift a grey veil.
+    - ``"veil"`` (the ``-plus`` recipe): inverts the grey cloud blend ``x = (1 - a) y + a c`` as
+      ``y = x + s x - m``, a per-image gain ``s`` (a dense layer on the pooled bottleneck, for
+      ``a / (1 - a)``) and a one-channel map ``m`` (for ``a c / (1 - a)``), both zero-initialised
+      (the identity); it cannot shift colours, only lift a grey veil.
     """
     from .blocks import double_conv
+    if head not in UNET_HEADS:
+        raise Pix2GanError(f"unknown U-Net head {head!r}: use one of {', '.join(UNET_HEADS)}")
     h, w, c = input_shape
     output_channels = output_channels or c
     step = 2 ** (len(widths) - 1)
@@ -182,8 +185,6 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
         x = layers.Conv2DTranspose(f, 2, strides=2, name=f"up{i + 1}_convT")(x)
         x = layers.Concatenate(name=f"skip{i + 1}")([skip, x])
         x = double_conv(x, f, norm=norm, name=f"dec{i + 1}")
-    if head not in UNET_HEADS:
-        raise Pix2GanError(f"unknown U-Net head {head!r}: use one of {', '.join(UNET_HEADS)}")
     if head == "veil":
         pooled = layers.GlobalAveragePooling2D(name="gain_pool")(skips[-1])
         gain = layers.Dense(1, kernel_initializer="zeros", dtype="float32", name="gain")(pooled)

@@ -50,4 +50,3 @@ class MinibatchDiscrimination(keras.layers.Layer):
         config = super().get_config()
         config.update(num_kernels=self.num_kernels, kernel_dim=self.kernel_dim, concat=self.concat)
         return config
-
