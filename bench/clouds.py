@@ -25,10 +25,11 @@ Measured on 2 CPU cores (other benchmarks running beside some parts):
   | cloud-removal-eurosat | 20.60 | 0.4739 | 0.0824 | 22.81 | 21.48 | 20.14 | 17.75 | 860 |
   | cloud-removal-eurosat-plus | 26.26 | 0.7968 | 0.0522 | 33.94 | 27.91 | 23.68 | 18.85 | 761 |
 
-- ``--part tiling``: 4096x4096 with the reference-width U-Net 0.034 MP/s, peak RSS 1227 MB
-  (machine under load); ``--scene 10980 --unet-widths 4,8,16,32,64`` (the memory bound of a
-  Sentinel-2 scene) 35.0 s, 3.45 MP/s, peak RSS 1624 MB with 985 MB before the run and a
-  345 MB scene plus its 345 MB result held in memory.
+- ``--part tiling`` (reference-width U-Net, 7.77M parameters, machine otherwise idle): 4096x4096
+  63.1 s, 0.266 MP/s, peak RSS 1214 MB (1036 MB before); ``--scene 10980`` (a Sentinel-2 scene)
+  467.7 s, 0.258 MP/s, peak RSS 2006 MB (1333 MB before, which includes the 345 MB scene; the
+  345 MB result is also held in memory). With ``--unet-widths 4,8,16,32,64``: 10980x10980 in
+  35.0 s (3.45 MP/s), peak RSS 1624 MB.
 """
 from __future__ import annotations
 
