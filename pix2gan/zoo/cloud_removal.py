@@ -52,7 +52,7 @@ REFERENCE = "cloud-removal-eurosat"
 PLUS = "cloud-removal-eurosat-plus"
 RECIPES = {
     REFERENCE: dict(head="sigmoid", norm="batch", g_lr=1e-4, d_lr=1e-5, l1_weight=100.0, psnr_weight=0.0),
-    PLUS: dict(head="veil", norm="batch", g_lr=2e-4, d_lr=1e-5, l1_weight=100.0, psnr_weight=1.0),
+    PLUS: dict(head="veil", norm="batch", g_lr=2e-4, d_lr=1e-5, l1_weight=100.0, psnr_weight=4.0),
 }
 ALPHA_BINS = ("0-0.25", "0.25-0.5", "0.5-0.75", "0.75-1")
 DEFAULT_DATA_DIRS = (os.path.join("datasets", "eurosat"), os.path.join("..", "shared", "data", "eurosat"))
