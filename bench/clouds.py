@@ -22,8 +22,8 @@ Measured on 2 CPU cores (other benchmarks running beside some parts):
   | method | PSNR | SSIM | L1 | a 0-0.25 | a 0.25-0.5 | a 0.5-0.75 | a 0.75-1 | train s |
   |---|---:|---:|---:|---:|---:|---:|---:|---:|
   | cloudy input | 18.55 | 0.6513 | 0.1434 | 30.30 | 18.40 | 13.74 | 10.83 | - |
-  | cloud-removal-eurosat | 20.60 | 0.4739 | 0.0824 | 22.81 | 21.48 | 20.14 | 17.75 | 860 |
-  | cloud-removal-eurosat-plus | 26.26 | 0.7968 | 0.0522 | 33.94 | 27.91 | 23.68 | 18.85 | 761 |
+  | cloud-removal-eurosat | 20.59 | 0.4727 | 0.0825 | 22.81 | 21.52 | 20.11 | 17.72 | 388 |
+  | cloud-removal-eurosat-plus | 26.77 | 0.8152 | 0.0486 | 34.67 | 27.96 | 23.84 | 19.93 | 404 |
 
 - ``--part tiling`` (reference-width U-Net, 7.77M parameters, machine otherwise idle): 4096x4096
   63.1 s, 0.266 MP/s, peak RSS 1214 MB (1036 MB before); ``--scene 10980`` (a Sentinel-2 scene)

@@ -8,16 +8,16 @@ training batch, fixed seeded clouds for the test split), all in [0, 1].
 - plus: the same networks, but the U-Net's head inverts the cloud blend (``head="veil"``: a
   per-image gain and a grey veil map, see ``build_reference_unet``), so it starts at the identity
   (the right answer under thin clouds) and cannot shift colours; G learns at 2e-4 (twice the
-  reference), and the loss adds minus the mean per-image PSNR (``psnr_weight=1``) to
+  reference), and the loss adds 4 x minus the mean per-image PSNR (``psnr_weight=4``) to
   BCE + 100 * L1, which weighs nearly clear tiles as much as badly clouded ones. Measured at 100
   steps x 16 (bench/clouds.py, 1200/300 tiles; cloudy input 19.24 dB, 31.73 dB at opacity < 0.25):
   reference 17.23 dB; free residual head 22.8; veil head 24.08 (29.45 at opacity < 0.25); veil +
-  PSNR term 24.06 (30.24); an explicit opacity/cloud-map inversion ``x + a/(1-a) (x - c)`` learned
-  far slower (19.9-21.2) and was dropped. At the issue's calibration budget (188 steps x 64,
+  PSNR term (weight 1) 24.06 (30.24); an explicit opacity/cloud-map inversion ``x + a/(1-a) (x - c)``
+  learned far slower (19.9-21.2) and was dropped. At the issue's calibration budget (188 steps x 64,
   6000/1500 tiles): cloudy input 18.55 dB (30.30 / 18.40 / 13.74 / 10.83 by opacity quarter),
-  reference 20.60, plus 26.26 (33.94 / 27.91 / 23.68 / 18.85): better than doing nothing in every
-  opacity bin. Twice the steps (376 x 64): plus 27.18 (35.17 / 28.76 / 24.52 / 19.56). G lr 5e-4
-  instead of 2e-4 at 188 x 64: 24.17.
+  reference 20.59, plus 26.77 (34.67 / 27.96 / 23.84 / 19.93): better than doing nothing in every
+  opacity bin. Variants there: PSNR weight 1: 26.26; weight 1 with G lr 3e-4: 26.19, 5e-4: 24.17;
+  weight 1 for twice the steps (376 x 64): 27.18.
 
 Evaluation reports PSNR, SSIM and L1 of the restored tiles and of the cloudy input (the
 do-nothing baseline) per class and per opacity bin, as Markdown tables, TensorBoard scalars and
