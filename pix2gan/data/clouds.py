@@ -104,8 +104,8 @@ def perlin2(x, y, repeatx: float = 1024.0, repeaty: float = 1024.0, base: int = 
     extension does); returns float32. Everything that depends on one coordinate only (lattice
     cell, wrap, first hash, fade) is computed before broadcasting, so a grid is cheap:
     ``perlin2(rows[:, None], cols[None, :])``. ``xla=True`` compiles the per-point part with XLA
-    (several times faster on CPU; products are kept from fusing into FMAs, so values stay within
-    about 1 float32 ulp of ``pnoise2``; not inside ``tf.data``). Only ``base=0`` (the reference's)
+    (several times faster on CPU, also inside ``tf.data``; products are kept from fusing into FMAs,
+    so values stay within about 1 float32 ulp of ``pnoise2``). Only ``base=0`` (the reference's)
     is supported: with a positive base the C code can index past its 512-entry table.
     """
     if base != 0:
@@ -126,9 +126,6 @@ def perlin2(x, y, repeatx: float = 1024.0, repeaty: float = 1024.0, base: int = 
     j, jj, y, fy = axis(y, repeaty)
     a, b = tf.gather(perm, i), tf.gather(perm, ii)
     if xla:
-        shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(y))
-        a, b, x, fx, j, jj, y, fy = (tf.broadcast_to(t, shape) if t.shape.rank == 0 else t
-                                     for t in (a, b, x, fx, j, jj, y, fy))
         return _blend_corners_xla(a, b, x, fx, j, jj, y, fy)
     return _blend_corners(a, b, x, fx, j, jj, y, fy, tf.multiply)
 
@@ -156,18 +153,6 @@ def perlin_clouds(base_scale, height: int, width: int, octaves: int = OCTAVES,
     noise_values = perlin2(rows / scale, cols / scale, float(width), float(height), xla=xla)
     weights = tf.reshape(tf.constant([persistence ** k for k in range(1, octaves + 1)], tf.float32), (1, -1, 1, 1))
     return _normalise(tf.reduce_sum(noise_values * weights, axis=1), [1, 2])
-
-
-_COMPILED = {}
-
-
-def perlin_clouds_xla(base_scale, height: int, width: int) -> tf.Tensor:
-    """:func:`perlin_clouds` with the per-pixel work compiled by XLA: the fast path for making
-    clouds in bulk eagerly (:func:`write_cloud_pairs`, the benchmark); within 1e-6 of the
-    reference, like the uncompiled port."""
-    if (height, width) not in _COMPILED:
-        _COMPILED[height, width] = tf.function(lambda s: perlin_clouds(s, height, width, xla=True))
-    return _COMPILED[height, width](tf.convert_to_tensor(np.asarray(base_scale, np.float64)))
 
 
 def reference_clouds(height: int, width: int, base_scale: float, octaves: int = OCTAVES,
