@@ -98,6 +98,20 @@ def test_a_few_training_steps_raise_psnr():
     assert after > before + 3.0, (before, after)
 
 
+def test_cosine_schedule_warms_up_and_decays_to_zero_over_the_whole_run():
+    from pix2gan.zoo.cloud_removal import WARMUP_STEPS, generator_learning_rate
+    spec = {"g_lr": 4e-4, "g_schedule": "cosine"}
+    lr = generator_learning_rate(spec, total_steps=110)
+    values = [float(lr(step)) for step in (0, WARMUP_STEPS // 2, WARMUP_STEPS, 60, 110)]
+    assert values[0] == 0.0 and 0.0 < values[1] < 4e-4
+    np.testing.assert_allclose(values[2:], [4e-4, 2e-4, 0.0], atol=1e-9)
+    assert generator_learning_rate({"g_lr": 2e-4, "g_schedule": "constant"}, None) == 2e-4
+    with pytest.raises(Pix2GanError, match="total_steps=None"):
+        generator_learning_rate(spec, None)
+    with pytest.raises(Pix2GanError, match="unknown learning-rate schedule 'step'"):
+        generator_learning_rate({"g_lr": 1e-4, "g_schedule": "step"}, 100)
+
+
 def test_grouped_table_rows():
     scores = {"model_psnr": np.array([10.0, 20.0, 30.0]), "input_psnr": np.array([1.0, 2.0, 3.0]),
               "model_ssim": np.ones(3), "input_ssim": np.zeros(3), "model_l1": np.zeros(3), "input_l1": np.ones(3)}
