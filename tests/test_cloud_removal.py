@@ -105,6 +105,8 @@ def test_cosine_schedule_warms_up_and_decays_to_zero_over_the_whole_run():
     values = [float(lr(step)) for step in (0, WARMUP_STEPS // 2, WARMUP_STEPS, 60, 110)]
     assert values[0] == 0.0 and 0.0 < values[1] < 4e-4
     np.testing.assert_allclose(values[2:], [4e-4, 2e-4, 0.0], atol=1e-9)
+    short = generator_learning_rate(spec, total_steps=4)  # too short to warm up: starts at the peak
+    np.testing.assert_allclose([float(short(0)), float(short(2)), float(short(4))], [4e-4, 2e-4, 0.0], atol=1e-9)
     assert generator_learning_rate({"g_lr": 2e-4, "g_schedule": "constant"}, None) == 2e-4
     with pytest.raises(Pix2GanError, match="total_steps=None"):
         generator_learning_rate(spec, None)
