@@ -11,6 +11,7 @@ from .errors import Pix2GanError  # noqa: E402
 from .generators import build_unet_generator  # noqa: E402
 from .layers import MinibatchDiscrimination  # noqa: E402
 from .trainers import GANTrainer, Pix2Pix  # noqa: E402
+from . import zoo  # noqa: E402
 
 __all__ = ["build_adversarial_model", "build_patchgan_discriminator", "build_unet_generator",
-           "MinibatchDiscrimination", "GANTrainer", "Pix2Pix", "Pix2GanError"]
+           "MinibatchDiscrimination", "GANTrainer", "Pix2Pix", "Pix2GanError", "zoo"]

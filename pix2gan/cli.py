@@ -1,9 +1,63 @@
-"""The `pix2gan` command: list, train, evaluate, translate (and sample, for entries that have it)."""
+"""The `pix2gan` command: list, train, evaluate, sample, translate.
+
+The flags of ``train``, ``evaluate`` and ``sample`` are generated from the typed settings of each
+zoo recipe (:mod:`pix2gan.settings`): ``--l1-weight`` is the setting ``l1_weight``, with its type,
+default and help. Errors from the library name the Python argument; here they name the flag.
+"""
 from __future__ import annotations
 
 import argparse
+import logging
+import re
 import sys
 
+from .errors import Pix2GanError
+from .evaluation import translate_folder, translate_tiled
+from .settings import Spec, specs
+from .zoo import get, names, recipe_class
+from .zoo.recipe import RunOptions
+
+
+class _ConsoleHandler(logging.Handler):
+    """Library progress to stdout, notes and warnings to stderr (looked up at each message, so
+    redirected streams are honoured)."""
+
+    def emit(self, record):
+        stream = sys.stderr if record.levelno >= logging.WARNING else sys.stdout
+        stream.write(self.format(record) + "\n")
+        stream.flush()
+
+
+def _configure_logging() -> None:
+    logger = logging.getLogger("pix2gan")
+    if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
+        logger.addHandler(_ConsoleHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _parse_bool(text: str) -> bool:
+    return text.lower() in ("1", "true", "yes")
+
+
+def _add_setting(parser: argparse.ArgumentParser, spec: Spec) -> None:
+    """One flag for one setting; only flags given on the command line reach the namespace, so the
+    recipe's own defaults apply to the rest."""
+    default = "none" if spec.default is None else (" ".join(map(str, spec.default)) if isinstance(spec.default, tuple)
+                                                   else spec.default)
+    text = f"{spec.help} ({spec.describe_type()}; default {default})"
+    if spec.kind is bool:
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument(spec.flag, dest=spec.name, action="store_const", const=True, default=argparse.SUPPRESS,
+                           help=text)
+        negative = spec.negative or "--no-" + spec.flag[2:]
+        group.add_argument(negative, dest=spec.name, action="store_const", const=False, default=argparse.SUPPRESS,
+                           help=f"the opposite of {spec.flag}")
+        return
+    kind = spec.item if spec.kind is tuple else spec.kind
+    parser.add_argument(spec.flag, dest=spec.name, type=_parse_bool if kind is bool else kind,
+                        nargs="+" if spec.kind is tuple else None, choices=spec.choices, default=argparse.SUPPRESS,
+                        metavar=None if spec.choices else spec.name.upper(), help=text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,20 +86,69 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def entry_parser(command: str, entry: str) -> tuple[argparse.ArgumentParser, dict[str, list[str]], dict[str, str]]:
+    """The parser of ``pix2gan COMMAND ENTRY``; which destinations are recipe settings ('recipe'),
+    run options ('run'), entry options ('options') or the command's own ('command'); and the flag
+    of each setting."""
+    cls = recipe_class(entry)
+    parser = argparse.ArgumentParser(prog=f"pix2gan {command} {entry}", description=cls.summary)
+    groups: dict[str, list[str]] = {"recipe": [], "run": [], "options": [], "command": []}
+    if command == "train":
+        recipe_specs = specs(cls)
+        sections = (("run", "run", specs(RunOptions)), ("recipe", "recipe settings", recipe_specs),
+                    ("options", "data and measurement options", [s for s in specs(cls.Options) if "train" in s.uses]))
+    elif command == "evaluate":
+        parser.add_argument("--weights", required=True, help="saved generator (.h5 or .keras)")
+        parser.add_argument("--data-dir", dest="data_dir", help="folder with the data set (default: datasets/<data "
+                                                                "set>, else the built-in synthetic set)")
+        parser.add_argument("--split", default="test", choices=cls.splits, help="split to score (default test)")
+        parser.add_argument("--seed", type=int, default=0, help="split / noise seed (default 0)")
+        groups["command"] += ["weights", "data_dir", "split", "seed"]
+        sections = (("recipe", "settings that change the evaluation", [s for s in specs(cls) if "evaluate" in s.uses]),
+                    ("options", "data options", [s for s in specs(cls.Options) if "evaluate" in s.uses]))
+    else:
+        parser.add_argument("--weights", required=True, help="saved generator (.h5 or .keras)")
+        parser.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+        parser.add_argument("--label", type=int, help="label to draw (conditional generators; default: all in turn)")
+        parser.add_argument("--ncols", type=int, help="grid columns (default 8, or 10 for label rows)")
+        parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+        parser.add_argument("--output", help="PNG to write (default: next to the weights, <stem>_samples.png)")
+        groups["command"] += ["weights", "n", "label", "ncols", "seed", "output"]
+        sections = ()
+    flags = {name: "--" + name.replace("_", "-") for name in groups["command"]}
+    for group, title, group_specs in sections:
+        section = parser.add_argument_group(title)
+        for spec in group_specs:
+            _add_setting(section, spec)
+            groups[group].append(spec.name)
+            flags[spec.name] = spec.flag
+    return parser, groups, flags
+
+
+def _explain(exc: Pix2GanError, command: str | None, entry: str | None) -> str:
+    """The error message with the Python argument it names replaced by its flag."""
+    message = str(exc)
+    if exc.argument and command in ("train", "evaluate", "sample") and entry in names():
+        flag = entry_parser(command, entry)[2].get(exc.argument)
+        if flag:
+            message = re.sub(rf"(?<![\w-]){re.escape(exc.argument)}=", flag + " ", message)
+            message = re.sub(rf"(?<![\w-]){re.escape(exc.argument)}(?![\w=])", flag, message)
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
-    from .errors import Pix2GanError
     argv = sys.argv[1:] if argv is None else argv
     args, rest = _parser().parse_known_args(argv)
+    _configure_logging()
+    entry = getattr(args, "entry", None)
     try:
         if args.command == "list":
-            from .zoo import list_entries
-            for entry in list_entries():
-                print(f"{entry.name:28s} {entry.summary}")
+            for name in names():
+                print(f"{name:28s} {recipe_class(name).summary}")
             return 0
         if args.command == "translate":
             if rest:
                 _parser().error(f"unrecognized arguments: {' '.join(rest)}")
-            from .evaluation import translate_folder, translate_tiled
             if args.tile is not None:
                 written = translate_tiled(args.model, args.input_dir, args.output_dir, args.tile or None,
                                           args.overlap, args.max_value)
@@ -53,33 +156,33 @@ def main(argv: list[str] | None = None) -> int:
                 written = translate_folder(args.model, args.input_dir, args.output_dir, args.mode, args.resize)
             print(f"wrote {len(written)} images to {args.output_dir}")
             return 0
-        return _run_entry(args, rest)
+        return _run_entry(args.command, entry, args.help, rest)
     except Pix2GanError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_explain(exc, args.command, entry)}", file=sys.stderr)
         return 2
     except FloatingPointError as exc:  # a diverged run: reported, nothing saved
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
 
-def _run_entry(args, rest) -> int:
-    from .zoo import get_entry, list_entries
-    if not args.entry:
-        print(f"usage: pix2gan {args.command} ENTRY [flags]; entries: {', '.join(e.name for e in list_entries())}")
-        return 0 if args.help else 2
-    entry = get_entry(args.entry)
-    add_args, run = {"train": (entry.add_train_args, entry.train),
-                     "evaluate": (entry.add_eval_args, entry.evaluate),
-                     "sample": (entry.add_sample_args, entry.sample)}[args.command]
-    if run is None:
-        from .errors import Pix2GanError
-        raise Pix2GanError(f"zoo entry {entry.name} has no {args.command} command")
-    parser = argparse.ArgumentParser(prog=f"pix2gan {args.command} {entry.name}", description=entry.summary)
-    add_args(parser)
-    if args.help:
+def _run_entry(command: str, entry: str | None, want_help: bool, rest: list[str]) -> int:
+    if not entry:
+        print(f"usage: pix2gan {command} ENTRY [flags]; entries: {', '.join(names())}")
+        return 0 if want_help else 2
+    parser, groups, _ = entry_parser(command, entry)
+    if want_help:
         parser.print_help()
         return 0
-    run(parser.parse_args(rest))
+    values = vars(parser.parse_args(rest))
+    pick = {group: {k: values[k] for k in keys if k in values} for group, keys in groups.items()}
+    recipe = get(entry, **pick["recipe"])
+    if command == "train":
+        recipe.train(**pick["run"], **pick["options"])
+    elif command == "evaluate":
+        scores = recipe.evaluate(**pick["command"], **pick["options"])
+        print(recipe.report(scores))
+    else:
+        recipe.sample(**pick["command"])
     return 0
 
 

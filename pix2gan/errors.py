@@ -4,8 +4,14 @@
 class Pix2GanError(ValueError):
     """Bad user input: the message is one line naming the file or value and the fix.
 
-    The command line turns it into ``error: <message>`` and exit status 2.
+    ``argument`` names the Python argument or setting at fault (for example ``l1_weight``), so
+    the command line can say ``--l1-weight`` instead; it turns the error into ``error: <message>``
+    and exit status 2.
     """
+
+    def __init__(self, message: str, argument: str | None = None):
+        super().__init__(message)
+        self.argument = argument
 
 
 def require(condition: bool, message: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import time
 
 import keras
@@ -55,10 +54,9 @@ def save_model_files(model: keras.Model, out_dir: str, stem: str) -> dict[str, s
 
 
 def write_model_card(out_dir: str, stem: str, card: dict) -> str:
-    """Write ``<out_dir>/<stem>.md`` (for people) and ``<stem>.json`` (for code) describing a run."""
+    """Write ``<out_dir>/<stem>.json`` (for code, read back by ``pix2gan.zoo.from_card``) and
+    ``<stem>.md`` (for people) describing a run; return the JSON path."""
     card = {"written": time.strftime("%Y-%m-%d %H:%M:%S"), **card}
-    _atomic(os.path.join(out_dir, f"{stem}.json"),
-            lambda p: open(p, "w").write(json.dumps(card, indent=2, default=str) + "\n"))
     lines = [f"# {stem}", ""]
     for key, value in card.items():
         if isinstance(value, dict):
@@ -66,25 +64,23 @@ def write_model_card(out_dir: str, stem: str, card: dict) -> str:
             lines += [f"  - {k}: {v:.4f}" if isinstance(v, float) else f"  - {k}: {v}" for k, v in value.items()]
         else:
             lines.append(f"- **{key}**: {value}")
-    return _atomic(os.path.join(out_dir, f"{stem}.md"), lambda p: open(p, "w").write("\n".join(lines) + "\n"))
+    _atomic(os.path.join(out_dir, f"{stem}.md"), lambda p: open(p, "w").write("\n".join(lines) + "\n"))
+    # the JSON last: a card whose .json exists is complete
+    return _atomic(os.path.join(out_dir, f"{stem}.json"),
+                   lambda p: open(p, "w").write(json.dumps(card, indent=2, default=str) + "\n"))
 
 
 def save_run(out_dir: str, run_name: str, generator: keras.Model, card: dict,
-             discriminator: keras.Model | None = None, run_dir: str | None = None) -> dict[str, str]:
+             discriminator: keras.Model | None = None) -> dict[str, str]:
     """Save a finished run: ``<run>_generator`` (.h5 + .weights.h5), the discriminator likewise,
-    and the model card (``card`` plus the command line and how to load the generator); then print
-    where the logs, weights and card went. Returns the paths."""
+    and the model card (``card`` plus the files and how to load the generator). Returns the
+    paths: ``generator``, ``generator_weights``, ``discriminator``, ``card``."""
     saved = save_model_files(generator, out_dir, f"{run_name}_generator")
     paths = {"generator": saved["model"], "generator_weights": saved["weights"]}
     if discriminator is not None:
         paths["discriminator"] = save_model_files(discriminator, out_dir, f"{run_name}_discriminator")["model"]
     paths["card"] = write_model_card(out_dir, f"{run_name}_generator", {
-        **card, "command": " ".join(sys.argv),
-        "load": f"keras.models.load_model('{saved['model']}', compile=False)"})
-    if run_dir:
-        print(f"logs:    {run_dir}  (tensorboard --logdir {os.path.dirname(os.path.normpath(run_dir)) or '.'})")
-    print(f"weights: {', '.join(v for k, v in paths.items() if k != 'card')}")
-    print(f"card:    {paths['card']}")
+        **card, "files": dict(paths), "load": f"keras.models.load_model('{saved['model']}', compile=False)"})
     return paths
 
 

@@ -34,92 +34,75 @@ a cloudy | restored | target grid.
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
+from dataclasses import dataclass
+from typing import Literal
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from ..callbacks import ImageGridCallback
 from ..data.clouds import CLOUD_KINDS, cloud_pairs_dataset
 from ..data.common import take_samples
 from ..data.eurosat import CLASSES, check_classes, download_eurosat, load_eurosat, verify_eurosat
 from ..data.synthetic import synthetic_satellite_tiles
 from ..discriminators import build_resnet_discriminator
 from ..errors import Pix2GanError
-from ..evaluation import grouped_table, per_image_scores
-from ..generators import build_reference_unet
+from ..evaluation import grouped_table, output_value_range, per_image_scores
+from ..generators import UNET_HEADS, build_reference_unet
 from ..imaging import make_grid, to_uint8, write_image
-from ..options import add_common_args, positive_int
-from ..saving import load_model, save_run
+from ..settings import override, setting
 from ..trainers import Pix2Pix
-from ..training import fit_gan, run_dir_for
-from .registry import Entry, register
+from .recipe import DATASETS, Data, DataOptions, Recipe, Source
+from .registry import register
 
-REFERENCE = "cloud-removal-eurosat"
-PLUS = "cloud-removal-eurosat-plus"
-RECIPES = {
-    REFERENCE: dict(head="sigmoid", norm="batch", g_lr=1e-4, g_schedule="constant", d_lr=1e-5, l1_weight=100.0,
-                    psnr_weight=0.0),
-    PLUS: dict(head="veil", norm="batch", g_lr=4e-4, g_schedule="cosine", d_lr=1e-5, l1_weight=100.0,
-               psnr_weight=4.0),
-}
 LR_SCHEDULES = ("constant", "cosine")
 WARMUP_STEPS = 10
 ALPHA_BINS = ("0-0.25", "0.25-0.5", "0.5-0.75", "0.75-1")
-DEFAULT_DATA_DIRS = (os.path.join("datasets", "eurosat"), os.path.join("..", "shared", "data", "eurosat"))
 TEST_SEED_OFFSET = 1000  # test clouds never share a seed with training clouds
+SYNTHETIC_PER_CLASS = 120
+HEADS = tuple(UNET_HEADS)
 
 
-def generator_learning_rate(spec: dict, total_steps: int | None):
-    """G's learning rate: ``spec["g_lr"]``, constant or (``g_schedule="cosine"``) warmed up over
+def generator_learning_rate(lr: float, schedule: str, total_steps: int | None):
+    """G's learning rate ``lr``, constant or (``schedule="cosine"``) warmed up over
     ``WARMUP_STEPS`` (a tenth of shorter runs) and cosine-decayed to zero at ``total_steps`` (the
     whole run, all epochs)."""
-    if spec["g_schedule"] not in LR_SCHEDULES:
-        raise Pix2GanError(f"unknown learning-rate schedule {spec['g_schedule']!r}: use one of {', '.join(LR_SCHEDULES)}")
-    if spec["g_schedule"] == "constant":
-        return spec["g_lr"]
+    if schedule not in LR_SCHEDULES:
+        raise Pix2GanError(f"unknown learning-rate schedule {schedule!r}: use one of {', '.join(LR_SCHEDULES)}",
+                           argument="g_schedule")
+    if schedule == "constant":
+        return lr
     if total_steps is None or total_steps < 1:
         raise Pix2GanError(f"a cosine learning-rate schedule needs the run's length: total_steps={total_steps!r} "
-                           "must be a positive number of steps")
+                           "must be a positive number of steps", argument="total_steps")
     warmup = min(WARMUP_STEPS, total_steps // 10)
     if not warmup:
-        return keras.optimizers.schedules.CosineDecay(spec["g_lr"], total_steps, alpha=0.0)
+        return keras.optimizers.schedules.CosineDecay(lr, total_steps, alpha=0.0)
     return keras.optimizers.schedules.CosineDecay(0.0, total_steps - warmup, alpha=0.0,
-                                                  warmup_target=spec["g_lr"], warmup_steps=warmup)
+                                                  warmup_target=lr, warmup_steps=warmup)
 
 
-def build_cloud_removal(recipe: str, image_size: int = 64, jit_compile: bool = False,
-                        total_steps: int | None = None) -> Pix2Pix:
-    """The compiled trainer (generator, discriminator, optimizers) of ``recipe``; ``total_steps``
-    (all epochs) sets the length of a scheduled learning rate."""
-    spec = RECIPES[recipe]
-    shape = (image_size, image_size, 3)
-    generator = build_reference_unet(shape, head=spec["head"], norm=spec["norm"])
-    discriminator = build_resnet_discriminator(shape)
-    trainer = Pix2Pix(generator, discriminator, l1_weight=spec["l1_weight"], psnr_weight=spec["psnr_weight"],
-                      value_range=(0.0, 1.0), eval_mode="inference")
-    trainer.compile(keras.optimizers.Adam(generator_learning_rate(spec, total_steps)),
-                    keras.optimizers.Adam(spec["d_lr"]), jit_compile=jit_compile)
-    return trainer
+@dataclass(frozen=True)
+class EuroSATOptions(DataOptions):
+    classes: tuple[str, ...] | None = setting(None, f"class filter (default all: {' '.join(CLASSES)})",
+                                              choices=CLASSES, uses=("train", "evaluate"))
+    test_fraction: float = setting(0.3, "held-out fraction of every class", min=0.0, below=1.0,
+                                   uses=("train", "evaluate"))
+    max_per_class: int | None = setting(None, "use at most this many tiles per class", min=1,
+                                        uses=("train", "evaluate"))
+    resize: bool = setting(False, "resize tiles that are not 64x64 (default: refuse them)", uses=("train", "evaluate"))
+    cache: str | None = setting(None, "h5 file caching the decoded split (written once, reused)",
+                                uses=("train", "evaluate"))
+    archive_sha256: str | None = setting(None, "expected sha256 of the downloaded zip (optional)",
+                                         uses=("train", "evaluate"))
+    verify: bool = setting(False, "check every file against the published listing hash", uses=("train", "evaluate"))
+    logdir: str | None = setting(None, "also write TensorBoard scalars, a grid and the tables here",
+                                 uses=("evaluate",))
 
 
-def add_data_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--classes", nargs="+", metavar="CLASS", help=f"class filter (default all: {' '.join(CLASSES)})")
-    parser.add_argument("--test-fraction", type=float, default=0.3, help="held-out fraction of every class (default 0.3)")
-    parser.add_argument("--max-per-class", type=positive_int, help="use at most this many tiles per class")
-    parser.add_argument("--resize", action="store_true", help="resize tiles that are not 64x64 (default: refuse them)")
-    parser.add_argument("--cache", help="h5 file caching the decoded split (written once, reused)")
-    parser.add_argument("--download", action="store_true", help="download the official EuroSAT zip into datasets/")
-    parser.add_argument("--archive-sha256", help="expected sha256 of the downloaded zip (optional)")
-    parser.add_argument("--verify", action="store_true", help="check every file against the published listing hash")
-    parser.add_argument("--clouds", choices=CLOUD_KINDS, default="grey",
-                        help="cloud kind: grey (the reference's Perlin clouds, default), thick, haze or coloured")
-
-
-def synthetic_eurosat(classes, seed: int = 0, per_class: int = 120, test_fraction: float = 0.3) -> dict:
+def synthetic_eurosat(classes, seed: int = 0, per_class: int = SYNTHETIC_PER_CLASS,
+                      test_fraction: float = 0.3) -> dict:
     """The built-in EuroSAT-like tiles in :func:`load_eurosat`'s format (train/test drawn with different seeds)."""
     check_classes(classes)
     out = {}
@@ -133,24 +116,6 @@ def synthetic_eurosat(classes, seed: int = 0, per_class: int = 120, test_fractio
     return out
 
 
-def load_data(args: argparse.Namespace) -> tuple[str, dict]:
-    """Resolve the EuroSAT folder from the flags and load the split."""
-    data_dir = args.data_dir
-    if args.download:
-        data_dir = download_eurosat("datasets", args.archive_sha256)
-    if data_dir is None:
-        data_dir = next((d for d in DEFAULT_DATA_DIRS if os.path.isdir(d)), None)
-        if data_dir is None:
-            print(f"note: no EuroSAT data in {' or '.join(DEFAULT_DATA_DIRS)} (pass --data-dir DIR with the class "
-                  "folders, or --download when online); using the built-in synthetic satellite tiles instead",
-                  file=sys.stderr)
-            return "synthetic satellite tiles (built-in)", synthetic_eurosat(args.classes, args.seed)
-    if args.verify:
-        verify_eurosat(data_dir)
-    data = load_eurosat(data_dir, args.classes, args.test_fraction, args.seed, args.max_per_class, args.resize, args.cache)
-    return data_dir, data
-
-
 def test_dataset(images: np.ndarray, labels: np.ndarray, seed: int, batch_size: int = 64,
                  clouds: str = "grey") -> tf.data.Dataset:
     """Fixed cloudy test batches ``(cloudy, clear, alpha, label)`` (clouds depend only on ``seed``)."""
@@ -158,12 +123,9 @@ def test_dataset(images: np.ndarray, labels: np.ndarray, seed: int, batch_size: 
                                with_alpha=True, labels=labels, kind=clouds)
 
 
-def grid_renderer(cloudy: np.ndarray, clear: np.ndarray):
-    """Render (cloudy | restored | target) rows."""
-    def render(trainer):
-        restored = np.asarray(trainer.generate(cloudy))
-        return make_grid([to_uint8(cloudy, (0, 1)), to_uint8(restored, (0, 1)), to_uint8(clear, (0, 1))])
-    return render
+def restoration_grid(restored: np.ndarray, cloudy: np.ndarray, clear: np.ndarray) -> np.ndarray:
+    """(cloudy | restored | target) rows."""
+    return make_grid([to_uint8(cloudy, (0, 1)), to_uint8(restored, (0, 1)), to_uint8(clear, (0, 1))])
 
 
 def cloud_report(generator: keras.Model, images: np.ndarray, labels: np.ndarray, seed: int = 0,
@@ -186,8 +148,7 @@ def cloud_report(generator: keras.Model, images: np.ndarray, labels: np.ndarray,
               "alpha_rows": alpha_rows, "class_rows": class_rows}
     if run_dir:
         cloudy, clear = take_samples(test_dataset(images[:8], labels[:8], seed, 8, clouds), 8)[:2]
-        restored = np.asarray(generator(cloudy, training=False))
-        grid = make_grid([to_uint8(cloudy, (0, 1)), to_uint8(restored, (0, 1)), to_uint8(clear, (0, 1))])
+        grid = restoration_grid(np.asarray(generator(cloudy, training=False)), cloudy, clear)
         write_image(os.path.join(run_dir, "test_grid.png"), grid)
         writer = tf.summary.create_file_writer(os.path.join(run_dir, "test"))
         with writer.as_default():
@@ -203,73 +164,113 @@ def cloud_report(generator: keras.Model, images: np.ndarray, labels: np.ndarray,
     return report
 
 
-def train_recipe(recipe: str, train_images: np.ndarray, *, steps: int, batch_size: int = 64, seed: int = 0,
-                 run_dir: str, epochs: int = 1, val: tuple[np.ndarray, np.ndarray] | None = None,
-                 verbose: int = 1, jit_compile: bool = False, clouds: str = "grey") -> Pix2Pix:
-    """Train ``recipe`` for ``epochs * steps`` steps on uint8 ``train_images`` with fresh clouds of kind ``clouds``."""
-    keras.utils.set_random_seed(seed)
-    trainer = build_cloud_removal(recipe, train_images.shape[1], jit_compile, total_steps=epochs * steps)
-    train_ds = cloud_pairs_dataset(train_images, batch_size, training=True, seed=seed, kind=clouds)
-    callbacks = []
-    if val is not None:
-        samples = take_samples(test_dataset(val[0][:8], val[1][:8], seed, 8, clouds), 8)
-        callbacks.append(ImageGridCallback(grid_renderer(*samples[:2]), run_dir))
-    fit_gan(trainer, train_ds, run_dir=run_dir, epochs=epochs, steps_per_epoch=steps, verbose=verbose,
-            callbacks=callbacks)
-    return trainer
+@dataclass(frozen=True)
+class CloudRemoval(Recipe):
+    """Cloud removal on EuroSAT: a U-Net generator against the ResNet discriminator, trained on
+    fresh synthetic clouds every batch, scored against the cloudy input."""
+    dataset = "eurosat"
+    Options = EuroSATOptions
+    value_range = (0.0, 1.0)
+
+    epochs: int = override(Recipe, "epochs", 10)
+    batch_size: int = override(Recipe, "batch_size", 64)
+    head: Literal[HEADS] = setting("sigmoid", "U-Net head: sigmoid (the reference), residual, or veil "
+                                                   "(inverts a grey cloud blend; starts as the identity)")
+    norm: Literal["batch", "instance", "none"] = setting("batch", "normalisation in the U-Net blocks")
+    g_lr: float = setting(1e-4, "generator learning rate (the peak, with a schedule)", min=0.0)
+    g_schedule: Literal[LR_SCHEDULES] = setting("constant", "generator learning-rate schedule: constant, or "
+                                                            "cosine (10-step warm-up, decays to 0 over the run)")
+    d_lr: float = setting(1e-5, "discriminator learning rate", min=0.0)
+    l1_weight: float = setting(100.0, "weight of the L1 term", min=0.0)
+    psnr_weight: float = setting(0.0, "weight of minus the mean per-image PSNR in G's loss", min=0.0)
+    clouds: Literal[CLOUD_KINDS] = setting("grey", "cloud kind: grey (the reference's Perlin clouds), thick, haze "
+                                                   "or coloured", uses=("train", "evaluate"))
+    image_size: int = setting(64, "tile size (EuroSAT tiles are 64x64; a multiple of 16)", min=16)
+
+    def check(self) -> None:
+        if self.image_size % 16:
+            raise Pix2GanError(f"image_size={self.image_size} must be a multiple of 16 (the U-Net pools 4 times)",
+                               argument="image_size")
+
+    def holds_data(self, path: str) -> bool:
+        return os.path.isdir(os.path.join(path, CLASSES[0]))
+
+    def download_data(self, options) -> str:
+        return download_eurosat(DATASETS, options.archive_sha256)
+
+    def load_data(self, source: Source, options, split: str | None, seed: int) -> Data:
+        if source.kind == "synthetic":
+            description = "synthetic satellite tiles (built-in)"
+            arrays = synthetic_eurosat(options.classes, seed, test_fraction=options.test_fraction)
+        else:
+            description = f"EuroSAT {source.path}"
+            if options.verify:
+                verify_eurosat(source.path)
+            arrays = load_eurosat(source.path, options.classes, options.test_fraction, seed, options.max_per_class,
+                                  options.resize, options.cache)
+        (train_x, _), (test_x, test_y) = arrays["train"], arrays["test"]
+        if split is not None:
+            images, labels = arrays[split]
+            return Data(f"{description} [{split}, {len(images)} tiles, {self.clouds} clouds]",
+                        extra={"images": images, "labels": labels})
+        return Data(f"{description}, {len(train_x)} train / {len(test_x)} test tiles, {self.clouds} clouds",
+                    cloud_pairs_dataset(train_x, self.batch_size, training=True, seed=seed, kind=self.clouds),
+                    len(train_x), extra={"images": test_x, "labels": test_y})
+
+    def for_generator(self, generator: keras.Model, weights: str) -> Recipe:
+        shape = generator.input_shape
+        if not isinstance(shape, tuple) or len(shape) != 4 or shape[-1] != 3:
+            raise Pix2GanError(f"weights={weights!r} is not an RGB image-to-image generator (input shape {shape}): "
+                               f"pass a {self.name} generator", argument="weights")
+        if output_value_range(generator) != (0.0, 1.0):
+            raise Pix2GanError(f"weights={weights!r} outputs [-1, 1] images (tanh), but cloud removal works on "
+                               f"[0, 1] images: pass a {self.name} generator", argument="weights")
+        return self
+
+    def build_trainer(self, total_steps: int, seed: int, jit_compile: bool) -> keras.Model:
+        shape = (self.image_size, self.image_size, 3)
+        generator = build_reference_unet(shape, head=self.head, norm=self.norm)
+        discriminator = build_resnet_discriminator(shape)
+        trainer = Pix2Pix(generator, discriminator, l1_weight=self.l1_weight, psnr_weight=self.psnr_weight,
+                          value_range=self.value_range, eval_mode="inference")
+        trainer.compile(keras.optimizers.Adam(generator_learning_rate(self.g_lr, self.g_schedule, total_steps)),
+                        keras.optimizers.Adam(self.d_lr), jit_compile=jit_compile)
+        return trainer
+
+    def grid_renderer(self, data: Data):
+        images, labels = data.extra["images"][:8], data.extra["labels"][:8]
+        cloudy, clear = take_samples(test_dataset(images, labels, 0, 8, self.clouds), 8)[:2]
+        return lambda trainer: restoration_grid(np.asarray(trainer.generate(cloudy)), cloudy, clear)
+
+    def final_metrics(self, trainer, data, history, options, run_dir, seed) -> dict:
+        report = cloud_report(trainer.generator, data.extra["images"], data.extra["labels"], seed, run_dir,
+                              self.clouds)
+        return {f"test_{k}": v for k, v in report["overall"].items()}
+
+    def score(self, generator, data, options, seed) -> dict:
+        report = cloud_report(generator, data.extra["images"], data.extra["labels"], seed, options.logdir,
+                              self.clouds)
+        return {**report["overall"], "clouds": self.clouds, **report}
+
+    def report(self, scores: dict) -> str:
+        return f"{scores['weights']} on {scores['data']}\n\n{scores['alpha_table']}\n\n{scores['class_table']}"
 
 
-def add_train_args(parser: argparse.ArgumentParser, name: str) -> None:
-    add_common_args(parser, epochs=10, batch_size=64, run_name=name)
-    add_data_args(parser)
+@register
+@dataclass(frozen=True)
+class CloudRemovalReference(CloudRemoval):
+    name = "cloud-removal-eurosat"
+    summary = "cloud removal on EuroSAT (reference): U-Net G + ResNet D, BCE + 100*L1"
 
 
-def train(args: argparse.Namespace) -> dict:
-    recipe = args.recipe
-    data_dir, data = load_data(args)
-    (train_x, _), (test_x, test_y) = data["train"], data["test"]
-    steps = args.steps_per_epoch or max(1, len(train_x) // args.batch_size)
-    run_dir = run_dir_for(args.logdir, args.run_name)
-    print(f"{recipe}: EuroSAT {data_dir}, {len(train_x)} train / {len(test_x)} test tiles, batch {args.batch_size}, "
-          f"{args.epochs} epochs x {steps} steps")
-    trainer = train_recipe(recipe, train_x, steps=steps, batch_size=args.batch_size, seed=args.seed,
-                           run_dir=run_dir, epochs=args.epochs, val=(test_x, test_y), verbose=args.verbose,
-                           jit_compile=args.jit_compile, clouds=args.clouds)
-    report = cloud_report(trainer.generator, test_x, test_y, args.seed, run_dir, args.clouds)
-    save_run(args.out, args.run_name, trainer.generator, {
-        "entry": recipe, "data": data_dir, "recipe": RECIPES[recipe], "clouds": args.clouds, "epochs": args.epochs,
-        "steps_per_epoch": steps, "batch_size": args.batch_size, "seed": args.seed,
-        "value_range": "[0, 1]", "metrics": {f"test_{k}": v for k, v in report["overall"].items()},
-    }, trainer.discriminator, run_dir)
-    print(report["alpha_table"])
-    return report["overall"]
+@register
+@dataclass(frozen=True)
+class CloudRemovalPlus(CloudRemoval):
+    name = "cloud-removal-eurosat-plus"
+    summary = ("cloud removal on EuroSAT (ours): U-Net with a cloud-inverting head (identity start), "
+               "cosine G lr from 4e-4, BCE + 100*L1 + per-image PSNR term")
 
-
-def add_eval_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", required=True, help="saved generator (.h5 or .keras)")
-    parser.add_argument("--data-dir", help="EuroSAT class folders (default datasets/eurosat or ../shared/data/eurosat)")
-    parser.add_argument("--seed", type=int, default=0, help="split and test-cloud seed (default 0)")
-    parser.add_argument("--logdir", help="also write TensorBoard scalars, a grid and the tables here")
-    add_data_args(parser)
-
-
-def evaluate(args: argparse.Namespace) -> dict:
-    generator = load_model(args.weights)
-    data_dir, data = load_data(args)
-    test_x, test_y = data["test"]
-    report = cloud_report(generator, test_x, test_y, args.seed, args.logdir, args.clouds)
-    print(f"{args.weights} on EuroSAT {data_dir} [test, {len(test_x)} tiles, {args.clouds} clouds]\n\n"
-          f"{report['alpha_table']}\n\n{report['class_table']}")
-    return report["overall"]
-
-
-def _entry(name: str, summary: str) -> Entry:
-    def add_train(parser):
-        add_train_args(parser, name)
-        parser.set_defaults(recipe=name)
-    return register(Entry(name, summary, add_train, train, add_eval_args, evaluate))
-
-
-REFERENCE_ENTRY = _entry(REFERENCE, "cloud removal on EuroSAT (reference): U-Net G + ResNet D, BCE + 100*L1")
-PLUS_ENTRY = _entry(PLUS, "cloud removal on EuroSAT (ours): U-Net with a cloud-inverting head (identity start), "
-                    "cosine G lr from 4e-4, BCE + 100*L1 + per-image PSNR term")
+    head: Literal[HEADS] = override(CloudRemoval, "head", "veil")
+    g_lr: float = override(CloudRemoval, "g_lr", 4e-4)
+    g_schedule: Literal[LR_SCHEDULES] = override(CloudRemoval, "g_schedule", "cosine")
+    psnr_weight: float = override(CloudRemoval, "psnr_weight", 4.0)

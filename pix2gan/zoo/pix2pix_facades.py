@@ -1,83 +1,40 @@
-"""Zoo entry `pix2pix-facades`: pix2pix (U-Net + PatchGAN, adversarial + 100*L1) on CMP Facades."""
+"""Zoo entry `pix2pix-facades`: pix2pix (U-Net + PatchGAN, adversarial + 100*L1) on CMP Facades.
+
+The shortest recipe in the zoo, and the one to copy for a new entry: settings, data, networks,
+a sample grid and the scores; the flow around them is :class:`~pix2gan.zoo.recipe.Recipe`'s.
+"""
 from __future__ import annotations
 
-import argparse
 import os
-import sys
+from dataclasses import dataclass
+from typing import Literal
 
 import keras
 import numpy as np
 
-from ..callbacks import ImageGridCallback
 from ..data.common import take_samples
-from ..data.facades import (check_direction, count_facades, download_facades, load_facades,
-                            load_facades_h5, read_facades_h5, synthetic_facades_dataset)
-from ..discriminators import build_patchgan_discriminator
+from ..data.facades import (count_facades, download_facades, load_facades, load_facades_h5, read_facades_h5,
+                            synthetic_facades_dataset)
+from ..errors import Pix2GanError
 from ..evaluation import evaluate_generator
 from ..generators import build_unet_generator, check_image_shape
+from ..discriminators import build_patchgan_discriminator
 from ..imaging import make_grid, to_uint8
-from ..options import add_common_args, positive_int
-from ..saving import load_model, save_run
+from ..settings import override, setting
 from ..trainers import Pix2Pix
 from ..trainers.pix2pix import EVAL_MODES
-from ..training import fit_gan, run_dir_for
-from .registry import Entry, register
+from .recipe import DATASETS, Data, DataOptions, Recipe, Source
+from .registry import register
 
-NAME = "pix2pix-facades"
-DEFAULT_DATA_DIR = os.path.join("datasets", "facades")
 SYNTHETIC_SIZES = {"train": 64, "val": 16, "test": 16}
 
 
-def add_data_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--download", action="store_true", help="download the official archive into datasets/")
-    parser.add_argument("--archive-sha256", help="expected sha256 of the downloaded archive (optional)")
-    parser.add_argument("--h5", help="read the book's .h5 file instead of JPEG folders")
-    parser.add_argument("--synthetic", action="store_true", help="use the built-in synthetic facade set")
-    parser.add_argument("--image-size", type=positive_int, default=256, help="square image size, a power of two (default 256)")
-    parser.add_argument("--direction", default="BtoA", help="BtoA: label map -> photo (default); AtoB: photo -> label map")
-
-
-def add_train_args(parser: argparse.ArgumentParser) -> None:
-    add_common_args(parser, epochs=200, batch_size=1, run_name=NAME)
-    add_data_args(parser)
-    parser.add_argument("--val-steps", type=positive_int, help="validation batches per epoch (default: the whole val split)")
-    parser.add_argument("--upsampling", choices=("transpose", "resize"), default="transpose",
-                        help="decoder upsampling: Conv2DTranspose (paper) or UpSampling2D+Conv2D")
-    parser.add_argument("--minibatch-discrimination", action="store_true", help="add minibatch discrimination to D")
-    parser.add_argument("--eval-mode", choices=EVAL_MODES, default="paper",
-                        help="test-time generator: 'paper' (dropout + batch statistics) or 'inference'")
-    parser.add_argument("--l1-weight", type=float, default=100.0, help="lambda for the L1 term (default 100)")
-    parser.add_argument("--filters", type=positive_int, default=64, help="base filters of G and D (default 64)")
-
-
-def _datasets(args, splits, training_split="train"):
-    """Resolve where the data comes from and return (source description, {split: dataset}, counts)."""
-    check_direction(args.direction)
-    size = args.image_size
-    check_image_shape((size, size, 3))
-    common = dict(direction=args.direction, image_size=size, batch_size=args.batch_size, seed=args.seed)
-    if args.synthetic:
-        return _synthetic(splits, common)
-    if args.h5:
-        out = {s: load_facades_h5(args.h5, s, training=(s == training_split), **common) for s in splits}
-        return f"h5 {args.h5}", out, {s: len(read_facades_h5(args.h5, s)[0]) for s in splits}
-    data_dir = args.data_dir
-    if args.download:
-        data_dir = download_facades(cache_dir=os.path.dirname(DEFAULT_DATA_DIR) or ".", archive_sha256=args.archive_sha256)
-    if data_dir is None:
-        if os.path.isdir(os.path.join(DEFAULT_DATA_DIR, "train")):
-            data_dir = DEFAULT_DATA_DIR
-        else:
-            print(f"note: no Facades data found in {DEFAULT_DATA_DIR}/ (pass --data-dir DIR, or --download when "
-                  "online); using the built-in synthetic facade set instead", file=sys.stderr)
-            return _synthetic(splits, common)
-    out = {s: load_facades(data_dir, s, training=(s == training_split), **common) for s in splits}
-    return f"Facades {data_dir}", out, {s: count_facades(data_dir, s) for s in splits}
-
-
-def _synthetic(splits, common):
-    out = {s: synthetic_facades_dataset(SYNTHETIC_SIZES[s], s, training=(s == "train"), **common) for s in splits}
-    return "synthetic facades (built-in)", out, {s: SYNTHETIC_SIZES[s] for s in splits}
+@dataclass(frozen=True)
+class FacadesOptions(DataOptions):
+    archive_sha256: str | None = setting(None, "expected sha256 of the downloaded archive (optional)",
+                                         uses=("train", "evaluate"))
+    h5: str | None = setting(None, "read the book's .h5 file instead of JPEG folders", uses=("train", "evaluate"))
+    val_steps: int | None = setting(None, "validation batches per epoch (default: the whole val split)", min=1)
 
 
 def build_pix2pix(image_size: int, filters: int = 64, upsampling: str = "transpose",
@@ -89,64 +46,91 @@ def build_pix2pix(image_size: int, filters: int = 64, upsampling: str = "transpo
     return generator, discriminator
 
 
-def grid_renderer(inputs: np.ndarray, targets: np.ndarray):
-    """Render (input | generated | target) rows for fixed validation samples."""
-    def render(trainer):
-        fake = np.asarray(trainer.generate(inputs))
-        return make_grid([to_uint8(inputs), to_uint8(fake), to_uint8(targets)])
-    return render
+@register
+@dataclass(frozen=True)
+class Pix2PixFacades(Recipe):
+    """pix2pix on CMP Facades, the paper's settings by default (batch 1, 256x256, 200 epochs)."""
+    name = "pix2pix-facades"
+    summary = "pix2pix on CMP Facades: U-Net G + 70x70 PatchGAN D, BCE + 100*L1"
+    dataset = "facades"
+    Options = FacadesOptions
+    splits = ("train", "val", "test")
 
+    epochs: int = override(Recipe, "epochs", 200)
+    image_size: int = setting(256, "square image size, a power of two", min=8)
+    direction: Literal["BtoA", "AtoB"] = setting("BtoA", "BtoA: label map -> photo; AtoB: photo -> label map",
+                                                 uses=("train", "evaluate"))
+    upsampling: Literal["transpose", "resize"] = setting(
+        "transpose", "decoder upsampling: Conv2DTranspose (paper) or UpSampling2D + Conv2D")
+    minibatch_discrimination: bool = setting(False, "add minibatch discrimination to D")
+    eval_mode: Literal[EVAL_MODES] = setting(
+        "paper", "test-time generator: 'paper' (dropout + batch statistics) or 'inference' (training=False)",
+        uses=("train", "evaluate"))
+    l1_weight: float = setting(100.0, "lambda, the weight of the L1 term", min=0.0)
+    filters: int = setting(64, "base filters of G and D", min=1)
 
-def train(args: argparse.Namespace) -> dict:
-    keras.utils.set_random_seed(args.seed)
-    source, data, counts = _datasets(args, ("train", "val"))
-    steps = args.steps_per_epoch or max(1, counts["train"] // args.batch_size)
-    val_steps = min(args.val_steps or counts["val"], max(1, counts["val"] // args.batch_size))
-    run_dir = run_dir_for(args.logdir, args.run_name)
-    print(f"pix2pix: {source}, {counts['train']} train / {counts['val']} val pairs, {args.image_size}px, "
-          f"direction {args.direction}, batch {args.batch_size}, {args.epochs} epochs x {steps} steps")
+    def check(self) -> None:
+        check_image_shape((self.image_size, self.image_size, 3))
 
-    generator, discriminator = build_pix2pix(args.image_size, args.filters, args.upsampling,
-                                             args.minibatch_discrimination)
-    trainer = Pix2Pix(generator, discriminator, l1_weight=args.l1_weight, eval_mode=args.eval_mode)
-    trainer.compile(jit_compile=args.jit_compile)
-    samples = take_samples(data["val"], 4)
-    fit_gan(trainer, data["train"], run_dir=run_dir, epochs=args.epochs, steps_per_epoch=steps,
-            val_ds=data["val"], validation_steps=val_steps, verbose=args.verbose,
-            callbacks=[ImageGridCallback(grid_renderer(*samples), run_dir)])
+    def holds_data(self, path: str) -> bool:
+        return os.path.isdir(os.path.join(path, "train"))
 
-    metrics = {}
-    for mode in EVAL_MODES:
-        scores = evaluate_generator(generator, data["val"], mode=mode, steps=val_steps)
-        metrics.update({f"val_{k}_{mode}": v for k, v in scores.items() if k != "images"})
-    save_run(args.out, args.run_name, generator, {
-        "entry": NAME, "data": source, "direction": args.direction, "image_size": args.image_size,
-        "epochs": args.epochs, "steps_per_epoch": steps, "batch_size": args.batch_size, "seed": args.seed,
-        "eval_mode": args.eval_mode, "value_range": "[-1, 1] (tanh)", "metrics": metrics,
-    }, discriminator, run_dir)
-    print("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-    return metrics
+    def download_data(self, options) -> str:
+        return download_facades(cache_dir=DATASETS, archive_sha256=options.archive_sha256)
 
+    def explicit_source(self, options) -> Source | None:
+        return Source("file", options.h5) if options.h5 else None
 
-def add_eval_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", required=True, help="saved generator (.h5 or .keras)")
-    parser.add_argument("--data-dir", help="Facades folder (default datasets/facades, else synthetic)")
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score (default test)")
-    parser.add_argument("--batch-size", type=positive_int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval-mode", choices=EVAL_MODES, default="paper")
-    add_data_args(parser)
+    def load_data(self, source: Source, options, split: str | None, seed: int) -> Data:
+        splits = ("train", "val") if split is None else (split,)
+        common = dict(direction=self.direction, image_size=self.image_size, batch_size=self.batch_size, seed=seed)
+        training = {s: split is None and s == "train" for s in splits}
+        if source.kind == "synthetic":
+            sets = {s: synthetic_facades_dataset(SYNTHETIC_SIZES[s], s, training=training[s], **common) for s in splits}
+            sizes, description = {s: SYNTHETIC_SIZES[s] for s in splits}, "synthetic facades (built-in)"
+        elif source.kind == "file":
+            sets = {s: load_facades_h5(source.path, s, training=training[s], **common) for s in splits}
+            sizes, description = {s: len(read_facades_h5(source.path, s)[0]) for s in splits}, f"h5 {source.path}"
+        else:
+            sets = {s: load_facades(source.path, s, training=training[s], **common) for s in splits}
+            sizes, description = {s: count_facades(source.path, s) for s in splits}, f"Facades {source.path}"
+        if split is not None:
+            return Data(f"{description}, {sizes[split]} {split} pairs", extra={"scored": sets[split]})
+        val_steps = max(1, sizes["val"] // self.batch_size)
+        if options.val_steps:
+            val_steps = min(options.val_steps, val_steps)
+        return Data(f"{description}, {sizes['train']} train / {sizes['val']} val pairs, {self.image_size}px, "
+                    f"direction {self.direction}", sets["train"], sizes["train"], sets["val"], val_steps)
 
+    def for_generator(self, generator: keras.Model, weights: str) -> Recipe:
+        shape = generator.input_shape
+        if not isinstance(shape, tuple) or len(shape) != 4 or shape[1] != shape[2] or shape[1] is None:
+            raise Pix2GanError(f"weights={weights!r} is not an image-to-image generator with square inputs "
+                               f"(its input shape is {shape}): pass a pix2pix-facades generator", argument="weights")
+        return self.replace(image_size=int(shape[1]))
 
-def evaluate(args: argparse.Namespace) -> dict:
-    generator = load_model(args.weights)
-    args.image_size = generator.input_shape[1]
-    source, data, counts = _datasets(args, (args.split,), training_split=None)
-    scores = evaluate_generator(generator, data[args.split], mode=args.eval_mode)
-    print(f"{NAME} on {source} [{args.split}], mode {args.eval_mode}: "
-          + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
-    return scores
+    def build_trainer(self, total_steps: int, seed: int, jit_compile: bool) -> keras.Model:
+        generator, discriminator = build_pix2pix(self.image_size, self.filters, self.upsampling,
+                                                 self.minibatch_discrimination)
+        trainer = Pix2Pix(generator, discriminator, l1_weight=self.l1_weight, eval_mode=self.eval_mode)
+        trainer.compile(jit_compile=jit_compile)
+        return trainer
 
+    def grid_renderer(self, data: Data):
+        inputs, targets = take_samples(data.val, 4)
 
-ENTRY = register(Entry(NAME, "pix2pix on CMP Facades: U-Net G + 70x70 PatchGAN D, BCE + 100*L1",
-                       add_train_args, train, add_eval_args, evaluate))
+        def render(trainer):
+            fake = np.asarray(trainer.generate(inputs))
+            return make_grid([to_uint8(inputs), to_uint8(fake), to_uint8(targets)])
+        return render
+
+    def final_metrics(self, trainer, data, history, options, run_dir, seed) -> dict:
+        metrics = {}
+        for mode in EVAL_MODES:
+            scores = evaluate_generator(trainer.generator, data.val, mode=mode, steps=data.val_steps)
+            metrics.update({f"val_{k}_{mode}": v for k, v in scores.items() if k != "images"})
+        return metrics
+
+    def score(self, generator, data, options, seed) -> dict:
+        return {"eval_mode": self.eval_mode, **evaluate_generator(generator, data.extra["scored"], mode=self.eval_mode)}
+

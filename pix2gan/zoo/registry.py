@@ -1,45 +1,40 @@
-"""The registry of zoo entries."""
+"""The registry of zoo entries: look a recipe up by name, or rebuild it from a model card."""
 from __future__ import annotations
 
-import argparse
-from dataclasses import dataclass
-from typing import Callable, Optional
-
 from ..errors import Pix2GanError
+from .recipe import Recipe, card_settings, read_card
+
+_RECIPES: dict[str, type[Recipe]] = {}
 
 
-@dataclass(frozen=True)
-class Entry:
-    """A zoo entry: how to add its flags, train it and evaluate saved weights.
-
-    ``add_train_args(parser)`` adds the train flags (the common ones included);
-    ``train(args) -> dict`` trains, saves ``<out>/<run>_generator.h5`` and returns final metrics;
-    ``add_eval_args`` / ``evaluate(args) -> dict`` do the same for evaluation;
-    ``sample(args)`` (optional) writes generated samples.
-    """
-    name: str
-    summary: str
-    add_train_args: Callable[[argparse.ArgumentParser], None]
-    train: Callable[[argparse.Namespace], dict]
-    add_eval_args: Callable[[argparse.ArgumentParser], None]
-    evaluate: Callable[[argparse.Namespace], dict]
-    add_sample_args: Optional[Callable[[argparse.ArgumentParser], None]] = None
-    sample: Optional[Callable[[argparse.Namespace], str]] = None
+def register(cls: type[Recipe]) -> type[Recipe]:
+    """Class decorator: make ``cls`` (a :class:`Recipe` with a ``name``) available by name."""
+    if not cls.name or cls.name in _RECIPES:
+        raise ValueError(f"recipe {cls.__name__} needs a unique name (got {cls.name!r})")
+    _RECIPES[cls.name] = cls
+    return cls
 
 
-_ENTRIES: dict[str, Entry] = {}
+def names() -> list[str]:
+    """The names of every zoo entry, sorted."""
+    return sorted(_RECIPES)
 
 
-def register(entry: Entry) -> Entry:
-    _ENTRIES[entry.name] = entry
-    return entry
+def recipe_class(name: str) -> type[Recipe]:
+    if name not in _RECIPES:
+        raise Pix2GanError(f"unknown zoo entry {name!r}: valid ones are {', '.join(names())}", argument="name")
+    return _RECIPES[name]
 
 
-def get_entry(name: str) -> Entry:
-    if name not in _ENTRIES:
-        raise Pix2GanError(f"unknown zoo entry {name!r}: `pix2gan list` shows {', '.join(sorted(_ENTRIES))}")
-    return _ENTRIES[name]
+def get(name: str, **settings) -> Recipe:
+    """The recipe ``name`` with its defaults, overridden by ``settings`` (unknown names or values
+    out of their domain raise :class:`Pix2GanError` naming the valid ones)."""
+    cls = recipe_class(name)
+    return cls().replace(**settings) if settings else cls()
 
 
-def list_entries() -> list[Entry]:
-    return [_ENTRIES[k] for k in sorted(_ENTRIES)]
+def from_card(path: str) -> Recipe:
+    """The recipe, with every setting, that produced a saved model (from its JSON model card)."""
+    card = read_card(path)
+    cls = recipe_class(card["entry"])
+    return get(card["entry"], **card_settings(card, cls))

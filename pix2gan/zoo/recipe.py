@@ -1,0 +1,349 @@
+"""The recipe contract every zoo entry fulfils, and the train / evaluate / sample flow, written once.
+
+A zoo entry is a frozen dataclass of its settings (every field made with
+:func:`pix2gan.settings.setting`: typed, with a default and a help text) that subclasses
+:class:`Recipe` and supplies a few hooks:
+
+- ``holds_data(folder)`` / ``download_data(options)``: where its data set lives;
+- ``load_data(source, options, split, seed)``: the pipelines for training (``split=None``) or
+  for scoring one split, as a :class:`Data`;
+- ``build_trainer(total_steps, seed, jit_compile)``: its networks and compiled trainer;
+- ``grid_renderer(data)``: the per-epoch sample grid; ``extra_callbacks(...)``: anything else
+  logged per epoch;
+- ``final_metrics(...)`` after training and ``score(...)`` for ``evaluate``;
+- ``draw_samples(...)`` for entries that generate from noise.
+
+Everything else (seeding, finding the data with the synthetic fallback, counting steps, fit with
+TensorBoard and resumable backups, saving the generator, discriminator and model card, loading
+saved weights for ``evaluate`` and ``sample``) lives here. Progress and notes go to the
+``pix2gan`` logger and Keras's ``verbose`` progress bar.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import platform
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import h5py
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .. import __version__
+from ..callbacks import ImageGridCallback
+from ..errors import Pix2GanError
+from ..imaging import tile_batch, to_uint8, write_image
+from ..saving import load_model, save_run
+from ..settings import as_dict, build, names, setting, specs, validate
+from ..training import fit_gan, run_dir_for
+
+logger = logging.getLogger("pix2gan")
+DATASETS = "datasets"
+CARD_VERSION = 2
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one training run is carried out, as opposed to what is trained: ``Recipe.train``'s
+    keyword arguments (``epochs`` and ``batch_size`` are recipe settings)."""
+    data_dir: str | None = setting(None, "folder with the data set (default: datasets/<data set> if it is "
+                                         "there, else a download when asked, else the built-in synthetic set)")
+    steps_per_epoch: int | None = setting(None, "steps per epoch (default: one pass over the training data)", min=1)
+    logdir: str = setting("logs", "TensorBoard root; the run goes to LOGDIR/RUN_NAME")
+    out: str = setting("models", "folder for the saved models and model cards")
+    run_name: str | None = setting(None, "run name (default: the entry's name); re-running with the same name "
+                                         "resumes from its last finished epoch")
+    seed: int = setting(0, "random seed")
+    jit_compile: bool = setting(False, "compile the training step with XLA")
+    verbose: int = setting(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch", min=0, max=2)
+
+    def __post_init__(self):
+        validate(self)
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Where and how an entry reads its data and what it measures: not part of the trained model.
+    Entries extend it with their own options."""
+    download: bool = setting(False, "download the official data set into datasets/ if it is not there",
+                             uses=("train", "evaluate"))
+    synthetic: bool = setting(False, "use the built-in synthetic data set", uses=("train", "evaluate"))
+
+    def __post_init__(self):
+        validate(self)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the data comes from: ``kind`` is 'folder', 'file' or 'synthetic'."""
+    kind: str
+    path: str | None = None
+
+
+@dataclass
+class Data:
+    """What ``load_data`` hands to the flow: a description for logs and cards, the training
+    pipeline and its size, an optional validation pipeline, and anything else the entry's own
+    hooks need (``extra``)."""
+    description: str
+    train: tf.data.Dataset | None = None
+    train_size: int = 0
+    val: tf.data.Dataset | None = None
+    val_steps: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished training run: the trainer, Keras's history, the final metrics and where the
+    files went."""
+    trainer: keras.Model
+    history: keras.callbacks.History
+    metrics: dict
+    generator_path: str
+    discriminator_path: str | None
+    card_path: str
+    run_dir: str
+
+
+def library_versions() -> dict:
+    return {"pix2gan": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "h5py": h5py.__version__, "python": platform.python_version()}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Base class of the zoo entries (see the module doc). Build one with
+    ``pix2gan.zoo.get(name, **settings)``."""
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    dataset: ClassVar[str] = ""                       # folder under datasets/ and the data set's name in notes
+    Options: ClassVar[type] = DataOptions
+    splits: ClassVar[tuple[str, ...]] = ("train", "test")
+    value_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
+
+    epochs: int = setting(1, "training epochs", min=1)
+    batch_size: int = setting(1, "batch size", min=1, uses=("train", "evaluate"))
+
+    def __post_init__(self):
+        validate(self)
+        self.check()
+
+    # ----------------------------------------------------------------- settings
+    def check(self) -> None:
+        """Checks across settings (raise :class:`Pix2GanError`); single settings are checked
+        against their field's domain already."""
+
+    def settings(self) -> dict:
+        """Every setting as JSON-ready values."""
+        return as_dict(self)
+
+    def replace(self, **changes) -> "Recipe":
+        """A copy with ``changes`` applied (unknown names are refused, values checked)."""
+        build(type(self), changes, f"setting(s) of {self.name}")
+        return dataclasses.replace(self, **changes)
+
+    def options(self, use: str, values: dict):
+        """This entry's :attr:`Options` for command ``use`` ('train' or 'evaluate') from ``values``."""
+        valid = [s.name for s in specs(self.Options) if use in s.uses]
+        unknown = sorted(set(values) - set(valid))
+        if unknown:
+            raise Pix2GanError(f"unknown {use} option(s) {', '.join(unknown)} for {self.name}: valid ones are "
+                               f"{', '.join(valid) or 'none'}", argument=unknown[0])
+        return self.Options(**values)
+
+    # ----------------------------------------------------------------- hooks
+    def default_locations(self) -> list[str]:
+        """Where to look for the data set when no folder is given."""
+        return [os.path.join(DATASETS, self.dataset)]
+
+    def holds_data(self, path: str) -> bool:
+        """Whether ``path`` holds this entry's data set."""
+        return os.path.isdir(path) and bool(os.listdir(path))
+
+    def explicit_source(self, options) -> Source | None:
+        """A source named by an option (for example an .h5 file), which wins over folders."""
+        return None
+
+    def download_data(self, options) -> str:
+        raise Pix2GanError(f"zoo entry {self.name} cannot download its data: pass data_dir", argument="download")
+
+    def load_data(self, source: Source, options, split: str | None, seed: int) -> Data:
+        """Training pipelines (``split=None``) or the pipeline of one split to score."""
+        raise NotImplementedError
+
+    def for_generator(self, generator: keras.Model, weights: str) -> "Recipe":
+        """The recipe adapted to a saved generator before scoring it (for example its image
+        size); refuse a model of the wrong kind here."""
+        return self
+
+    def build_trainer(self, total_steps: int, seed: int, jit_compile: bool) -> keras.Model:
+        """The compiled trainer; ``total_steps`` is the whole run's length (for schedules)."""
+        raise NotImplementedError
+
+    def grid_renderer(self, data: Data) -> Callable[[keras.Model], np.ndarray] | None:
+        """``render(trainer) -> uint8 grid`` drawn every epoch, or None."""
+        return None
+
+    def extra_callbacks(self, trainer: keras.Model, data: Data, options, run_dir: str,
+                        seed: int) -> list[keras.callbacks.Callback]:
+        return []
+
+    def final_metrics(self, trainer: keras.Model, data: Data, history: keras.callbacks.History, options,
+                      run_dir: str, seed: int) -> dict:
+        """The numbers that go into the Run and the model card."""
+        return {k: float(v[-1]) for k, v in history.history.items() if v}
+
+    def score(self, generator: keras.Model, data: Data, options, seed: int) -> dict:
+        """``evaluate``'s scores of a saved generator on ``data``."""
+        raise NotImplementedError
+
+    def report(self, scores: dict) -> str:
+        """``evaluate``'s scores as text for people."""
+        numbers = ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if isinstance(v, float))
+        return f"{self.name} {scores.get('weights', '')} on {scores.get('data', '')} [{scores.get('split', '')}]: " \
+               f"{numbers}"
+
+    def draw_samples(self, generator: keras.Model, n: int, label: int | None, seed: int) -> tuple[np.ndarray, int]:
+        """``n`` generated images and the grid's column count; entries that sample override it."""
+        raise Pix2GanError(f"zoo entry {self.name} does not generate from noise, so it has no sample command: "
+                           "use evaluate, or translate for image-to-image models")
+
+    # ----------------------------------------------------------------- the flow
+    def resolve_source(self, data_dir: str | None, options) -> Source:
+        """``data_dir`` -> an option's own source -> ``datasets/<name>`` -> a download when asked ->
+        the built-in synthetic set (with a note)."""
+        if options.synthetic:
+            return Source("synthetic")
+        explicit = self.explicit_source(options)
+        if explicit is not None:
+            return explicit
+        if data_dir:
+            return Source("file" if os.path.isfile(data_dir) else "folder", data_dir)
+        for candidate in self.default_locations():
+            if os.path.exists(candidate) and self.holds_data(candidate):
+                return Source("file" if os.path.isfile(candidate) else "folder", candidate)
+        if options.download:
+            return Source("folder", self.download_data(options))
+        logger.warning("note: no %s data found in %s (give a data folder, or download when online); using the "
+                       "built-in synthetic set instead", self.dataset, " or ".join(self.default_locations()))
+        return Source("synthetic")
+
+    def train(self, data_dir: str | None = None, epochs: int | None = None, steps_per_epoch: int | None = None,
+              batch_size: int | None = None, logdir: str = "logs", out: str = "models", run_name: str | None = None,
+              seed: int = 0, jit_compile: bool = False, verbose: int = 1, **data_options) -> Run:
+        """Train this recipe and save ``<out>/<run>_generator.h5`` (+ ``.weights.h5``), the
+        discriminator and the model card (JSON + Markdown); logs, sample grids and the resumable
+        backup go to ``<logdir>/<run>``. ``epochs`` / ``batch_size`` override the recipe's;
+        ``data_options`` are this entry's :attr:`Options`. Re-running with the same ``run_name``
+        resumes."""
+        changes = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v is not None}
+        recipe = self.replace(**changes) if changes else self
+        run = RunOptions(data_dir, steps_per_epoch, logdir, out, run_name or self.name, seed, jit_compile, verbose)
+        return recipe._train(run, recipe.options("train", data_options))
+
+    def _train(self, run: RunOptions, options) -> Run:
+        keras.utils.set_random_seed(run.seed)
+        source = self.resolve_source(run.data_dir, options)
+        data = self.load_data(source, options, None, run.seed)
+        steps = run.steps_per_epoch or max(1, data.train_size // self.batch_size)
+        run_dir = run_dir_for(run.logdir, run.run_name)
+        logger.info("%s: %s, batch %d, %d epochs x %d steps", self.name, data.description, self.batch_size,
+                    self.epochs, steps)
+        trainer = self.build_trainer(self.epochs * steps, run.seed, run.jit_compile)
+        render = self.grid_renderer(data)
+        callbacks = ([ImageGridCallback(render, run_dir)] if render else [])
+        callbacks += self.extra_callbacks(trainer, data, options, run_dir, run.seed)
+        history = fit_gan(trainer, data.train, run_dir=run_dir, epochs=self.epochs, steps_per_epoch=steps,
+                          val_ds=data.val, validation_steps=data.val_steps, callbacks=callbacks,
+                          verbose=run.verbose)
+        metrics = self.final_metrics(trainer, data, history, options, run_dir, run.seed)
+        card = {"card_version": CARD_VERSION, "entry": self.name, "summary": self.summary,
+                "settings": self.settings(), "run": {**as_dict(run), "steps_per_epoch": steps},
+                "options": as_dict(options), "data": data.description,
+                "value_range": list(self.value_range), "metrics": metrics, "versions": library_versions(),
+                "python": f"pix2gan.zoo.from_card(CARD).train(...)  # or pix2gan.zoo.get({self.name!r}, **settings)"}
+        paths = save_run(run.out, run.run_name, trainer.inference_generator, card, trainer.discriminator)
+        logger.info("logs:    %s  (tensorboard --logdir %s)", run_dir, os.path.dirname(os.path.normpath(run_dir)) or ".")
+        logger.info("weights: %s", ", ".join(v for k, v in paths.items() if k != "card"))
+        logger.info("card:    %s", paths["card"])
+        logger.info("final: %s", ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                            for k, v in metrics.items() if not isinstance(v, str)))
+        return Run(trainer, history, metrics, paths["generator"], paths.get("discriminator"), paths["card"], run_dir)
+
+    def evaluate(self, weights: str, data_dir: str | None = None, split: str = "test", seed: int = 0,
+                 **options) -> dict:
+        """Score the saved generator ``weights`` on ``split``. ``options`` are this entry's
+        :attr:`Options` for evaluate, plus recipe settings marked for evaluation (for example the
+        test-time mode or the cloud kind). Evaluation trains nothing and writes nothing unless an
+        option asks for it."""
+        evaluation_settings = [s.name for s in specs(self) if "evaluate" in s.uses]
+        changes = {k: options.pop(k) for k in list(options) if k in evaluation_settings}
+        recipe = self.replace(**changes) if changes else self
+        if split not in self.splits:
+            raise Pix2GanError(f"split={split!r} is not a split of {self.name}: use one of {', '.join(self.splits)}",
+                               argument="split")
+        opts = recipe.options("evaluate", options)
+        generator = load_model(weights)
+        recipe = recipe.for_generator(generator, weights)
+        data = recipe.load_data(recipe.resolve_source(data_dir, opts), opts, split, seed)
+        scores = recipe.score(generator, data, opts, seed)
+        return {"weights": weights, "data": data.description, "split": split, **scores}
+
+    def sample(self, weights: str, n: int = 64, label: int | None = None, output: str | None = None, seed: int = 0,
+               ncols: int | None = None) -> str:
+        """Write a PNG grid of ``n`` samples of the saved generator ``weights`` (all of ``label``
+        for a conditional one) to ``output`` (default ``<weights stem>_samples.png``); return its path."""
+        if not isinstance(n, int) or n < 1:
+            raise Pix2GanError(f"n={n!r} must be a positive number of samples", argument="n")
+        generator = load_model(weights)
+        self.for_generator(generator, weights)
+        images, columns = self.draw_samples(generator, n, label, seed)
+        path = output or os.path.splitext(weights)[0] + "_samples.png"
+        write_image(path, tile_batch(to_uint8(images, self.value_range), ncols or columns))
+        logger.info("wrote %d samples to %s", n, path)
+        return path
+
+
+def read_card(path: str) -> dict:
+    """The JSON model card at ``path`` (``<run>_generator.json``; a ``.md`` or ``.h5`` path next to
+    it is accepted too)."""
+    stem = path
+    for suffix in (".weights.h5", ".json", ".md", ".h5", ".keras"):
+        if stem.endswith(suffix):
+            stem = stem[:-len(suffix)]
+            break
+    json_path = stem + ".json"
+    if not os.path.isfile(json_path):
+        raise Pix2GanError(f"model card {json_path} does not exist: pass the .json card written next to the "
+                           "saved generator", argument="path")
+    try:
+        with open(json_path) as f:
+            card = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise Pix2GanError(f"model card {json_path} is not readable JSON ({exc}): pass a card written by "
+                           "pix2gan", argument="path") from None
+    if not isinstance(card, dict) or "entry" not in card:
+        raise Pix2GanError(f"model card {json_path} names no zoo entry: pass a card written by pix2gan",
+                           argument="path")
+    return card
+
+
+def card_settings(card: dict, recipe_type: type) -> dict:
+    """The recipe settings recorded in ``card``. Cards written before settings were recorded as
+    a whole give what they hold (top-level keys, or a ``recipe`` dict) for the known names."""
+    if "settings" in card:
+        return dict(card["settings"])
+    known = set(names(recipe_type))
+    legacy = {**card, **(card.get("recipe") if isinstance(card.get("recipe"), dict) else {})}
+    return {k: v for k, v in legacy.items() if k in known}
+
+
+def describe(recipe: Recipe) -> list[dict[str, Any]]:
+    """Each setting of ``recipe`` with its value, type, default and help (for docs and cards)."""
+    return [{"name": s.name, "value": getattr(recipe, s.name), "type": s.describe_type(), "default": s.default,
+             "help": s.help} for s in specs(recipe)]
