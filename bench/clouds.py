@@ -83,29 +83,31 @@ def synthesis(args) -> None:
 
 
 def quality(args) -> None:
+    from pix2gan import zoo
     from pix2gan.data.eurosat import load_eurosat
-    from pix2gan.zoo.cloud_removal import cloud_report, train_recipe
-    data = load_eurosat(args.data_dir, test_fraction=0.2, seed=args.seed, max_per_class=args.per_class)
+    from pix2gan.zoo.cloud_removal import ALPHA_BINS
+    options = dict(test_fraction=0.2, max_per_class=args.per_class)  # the same class-balanced split for training
+    data = load_eurosat(args.data_dir, seed=args.seed, **options)
     (train_x, _), (test_x, test_y) = data["train"], data["test"]
     print(f"\n## quality: {len(train_x)} train / {len(test_x)} test tiles (class-balanced), "
           f"{args.steps} steps at batch {args.batch_size}, same seed\n", flush=True)
-    reports, times = {}, {}
+    metrics, times = {}, {}
     for recipe in args.recipes:
         t = time.perf_counter()
-        trainer = train_recipe(recipe, train_x, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-                               run_dir=os.path.join(args.logdir, f"{recipe}-{int(time.time())}"), verbose=0)
+        run = zoo.get(recipe).train(args.data_dir, epochs=1, steps_per_epoch=args.steps, batch_size=args.batch_size,
+                                    seed=args.seed, logdir=args.logdir, out=os.path.join(args.logdir, "models"),
+                                    run_name=f"{recipe}-{int(time.time())}", verbose=0, **options)
         times[recipe] = time.perf_counter() - t
-        reports[recipe] = cloud_report(trainer.generator, test_x, test_y, args.seed)
-    first = reports[args.recipes[0]]  # every recipe sees the same cloudy test tiles
-    rows = [("cloudy input", first, "input")] + [(r, reports[r], "model") for r in args.recipes]
-    print("| method | PSNR | SSIM | L1 | " + " | ".join(f"PSNR a {r['alpha']}" for r in first["alpha_rows"][:-1])
-          + " | train s |")
-    print("|---|---:|---:|---:|" + "---:|" * (len(first["alpha_rows"]) - 1) + "---:|")
-    for label, rep, who in rows:
-        o = rep["overall"]
-        bins = " | ".join(f"{r[f'{who}_psnr']:.2f}" for r in rep["alpha_rows"][:-1])
+        metrics[recipe] = run.metrics  # scored on the same cloudy test tiles for every recipe
+    first = metrics[args.recipes[0]]
+    rows = [("cloudy input", first, "input")] + [(r, metrics[r], "model") for r in args.recipes]
+    print("| method | PSNR | SSIM | L1 | " + " | ".join(f"PSNR a {b}" for b in ALPHA_BINS) + " | train s |")
+    print("|---|---:|---:|---:|" + "---:|" * len(ALPHA_BINS) + "---:|")
+    for label, m, who in rows:
+        bins = " | ".join(f"{m.get(f'test_{who}_psnr_alpha_{b}', float('nan')):.2f}" for b in ALPHA_BINS)
         secs = f"{times[label]:.0f}" if label in times else "-"
-        print(f"| {label} | {o[f'{who}_psnr']:.2f} | {o[f'{who}_ssim']:.4f} | {o[f'{who}_l1']:.4f} | {bins} | {secs} |")
+        print(f"| {label} | {m[f'test_{who}_psnr']:.2f} | {m[f'test_{who}_ssim']:.4f} | {m[f'test_{who}_l1']:.4f} | "
+              f"{bins} | {secs} |")
 
 
 def tiling(args) -> None:
@@ -143,8 +145,9 @@ def main() -> None:
     p.add_argument("--ref-images", type=int, default=4, help="images for the slow reference loop (default 4)")
     p.add_argument("--ours-images", type=int, default=2048, help="images for the vectorised versions (default 2048)")
     p.add_argument("--per-class", type=int, default=150, help="tiles per class for the quality part, 80%% train / 20%% test (default 150)")
-    from pix2gan.zoo.cloud_removal import RECIPES
-    p.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES),
+    from pix2gan import zoo
+    recipes = [name for name in zoo.names() if name.startswith("cloud-removal")]
+    p.add_argument("--recipes", nargs="+", choices=recipes, default=recipes,
                    help="recipes the quality part trains (default both)")
     p.add_argument("--steps", type=int, default=100, help="training steps per recipe (default 100)")
     p.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")

@@ -44,8 +44,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from pix2gan.classifier import CLASSIFIER_PATH, MnistJudge  # noqa: E402
 from pix2gan.data.mnist import resolve_mnist  # noqa: E402
-from pix2gan.zoo import get_entry  # noqa: E402
-from pix2gan.zoo.mnist import RECIPES  # noqa: E402
+from pix2gan import zoo  # noqa: E402
+from pix2gan.cli import entry_parser  # noqa: E402
 
 DEFAULT_EPOCHS = {"gan-mnist": 10, "cgan-mnist": 15, "lsgan-mnist": 10, "dcgan-mnist": 10}
 TARGETS = "targets: conditional label acc >= 0.95 with std ratio >= 0.5; DCGAN FID <= 10x floor"
@@ -62,8 +62,8 @@ def parse_epochs(text: str) -> dict:
 def parse_entry(text: str) -> str:
     """``NAME`` or ``NAME+FLAG+...`` (each FLAG becomes ``--FLAG`` on the entry's training command)."""
     name = text.split("+")[0]
-    if name not in RECIPES:
-        raise argparse.ArgumentTypeError(f"unknown entry {name!r}: use one of {', '.join(RECIPES)}")
+    if name not in DEFAULT_EPOCHS:
+        raise argparse.ArgumentTypeError(f"unknown entry {name!r}: use one of {', '.join(DEFAULT_EPOCHS)}")
     return text
 
 
@@ -93,16 +93,13 @@ def main(argv=None) -> int:
     for name in args.entries:
         base, *flags = name.split("+")
         epochs = args.epochs.get(name, max(1, round(DEFAULT_EPOCHS.get(base, 5) * args.scale)))
-        entry = get_entry(base)
-        p = argparse.ArgumentParser()
-        entry.add_train_args(p)
-        run_args = p.parse_args(["--data-dir", source, "--epochs", str(epochs), "--fid-every", "0",
-                                 "--eval-samples", str(args.samples), "--classifier", args.classifier,
-                                 "--logdir", os.path.join(workdir, "logs"), "--out", os.path.join(workdir, "models"),
-                                 "--run-name", f"bench-{name.replace('+', '-')}", "--seed", str(args.seed),
-                                 "--verbose", "0"] + [f"--{flag}" for flag in flags])
+        parser, _, _ = entry_parser("train", base)
+        settings = vars(parser.parse_args([f"--{flag}" for flag in flags]))  # NAME+FLAG: the entry's own flags
         t0 = time.time()
-        m = entry.train(run_args)
+        m = zoo.get(base, **settings).train(
+            data_dir=source, epochs=epochs, logdir=os.path.join(workdir, "logs"), out=os.path.join(workdir, "models"),
+            run_name=f"bench-{name.replace('+', '-')}", seed=args.seed, verbose=0, fid_every=0,
+            eval_samples=args.samples, classifier=args.classifier).metrics
         row = {"entry": name, "epochs": epochs, "images_per_s": m["images_per_s"], "fid": m["final_fid"],
                "floor": m["fid_floor"], "label_accuracy": m.get("final_label_accuracy"),
                "std_ratio_min": m.get("final_std_ratio_min"), "std_ratio_mean": m.get("final_std_ratio_mean"),

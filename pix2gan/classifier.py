@@ -12,8 +12,8 @@ trains it (about a minute on two CPU cores, > 99 % test accuracy) and later ones
 """
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from typing import Sequence
 
 import keras
@@ -25,6 +25,8 @@ from .errors import Pix2GanError
 from .metrics import feature_statistics, frechet_distance
 from .predict import predict_in_batches
 from .saving import load_model, save_model_files
+
+logger = logging.getLogger("pix2gan")
 
 CLASSIFIER_PATH = os.path.join("models", "mnist_classifier.h5")
 FEATURES_LAYER = "features"
@@ -75,14 +77,14 @@ def load_or_train_classifier(source: str, path: str = CLASSIFIER_PATH, epochs: i
         path = path.replace(".h5", "_synthetic.h5")
     if os.path.isfile(path):
         return load_model(path)
-    print(f"note: no MNIST judge at {path}; training it now ({epochs} epochs, once)", file=sys.stderr)
+    logger.warning(f"note: no MNIST judge at {path}; training it now ({epochs} epochs, once)")
     model, accuracy = train_mnist_classifier(read_mnist(source, "train"), read_mnist(source, "test"), epochs)
     if accuracy < MIN_ACCURACY:
         raise Pix2GanError(f"the MNIST judge reached only {accuracy:.4f} test accuracy (< {MIN_ACCURACY}): "
                            f"train it longer (epochs > {epochs}) before trusting MNIST-FID")
     folder, name = os.path.split(path)
     save_model_files(model, folder or ".", os.path.splitext(name)[0])
-    print(f"note: MNIST judge saved to {path} (test accuracy {accuracy:.4f})", file=sys.stderr)
+    logger.warning(f"note: MNIST judge saved to {path} (test accuracy {accuracy:.4f})")
     return model
 
 

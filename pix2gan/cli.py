@@ -36,6 +36,13 @@ def _configure_logging() -> None:
     logger.propagate = False
 
 
+class _EntryParser(argparse.ArgumentParser):
+    """Flag errors as one-line ``error: ...`` messages (exit status 2), like every other bad input."""
+
+    def error(self, message):
+        raise Pix2GanError(message)
+
+
 def _parse_bool(text: str) -> bool:
     return text.lower() in ("1", "true", "yes")
 
@@ -91,7 +98,7 @@ def entry_parser(command: str, entry: str) -> tuple[argparse.ArgumentParser, dic
     run options ('run'), entry options ('options') or the command's own ('command'); and the flag
     of each setting."""
     cls = recipe_class(entry)
-    parser = argparse.ArgumentParser(prog=f"pix2gan {command} {entry}", description=cls.summary)
+    parser = _EntryParser(prog=f"pix2gan {command} {entry}", description=cls.summary)
     groups: dict[str, list[str]] = {"recipe": [], "run": [], "options": [], "command": []}
     if command == "train":
         recipe_specs = specs(cls)

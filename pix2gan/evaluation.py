@@ -10,8 +10,10 @@ import tensorflow as tf
 
 from .errors import Pix2GanError
 from .imaging import list_images, read_image, to_uint8, write_image
+from .inference import batchnorm_statistics, run_generator
 from .metrics import image_metrics
-from .trainers.pix2pix import batchnorm_statistics, run_generator
+from .saving import load_model
+from .tiling import remove_clouds
 
 
 def output_value_range(generator: keras.Model) -> tuple[float, float]:
@@ -55,7 +57,6 @@ def translate_folder(model_path: str, input_dir: str, output_dir: str, mode: str
 
     Images must have the model's input size (or pass ``resize=True`` to resize in and back out).
     """
-    from .saving import load_model
     generator = load_model(model_path)
     _, h, w, c = generator.input_shape
     lo, hi = output_value_range(generator)
@@ -133,8 +134,6 @@ def translate_tiled(model_path: str, input_path: str, output_dir: str, tile: int
     dtype and is written to ``output_dir`` (JPEG inputs become PNG, so nothing is lost again;
     TIFF outputs are written strip by strip). See :func:`pix2gan.tiling.remove_clouds`.
     """
-    from .saving import load_model
-    from .tiling import remove_clouds
     generator = load_model(model_path)
     files = list_images(input_path) if os.path.isdir(input_path) else [input_path]
     if not files:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -30,7 +31,6 @@ def image_metrics(prediction, target, value_range: Sequence[float] = (-1.0, 1.0)
 
 def feature_statistics(features) -> tuple:
     """Mean vector and covariance matrix (float64) of ``features`` shaped (n, d), n >= 2."""
-    import numpy as np
     f = np.asarray(features, dtype=np.float64)
     if f.ndim != 2 or len(f) < 2:
         raise ValueError(f"features must be (n >= 2, d), got shape {f.shape}")
@@ -45,7 +45,6 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     symmetric ``s1^(1/2) s2 s1^(1/2)``, which has the same spectrum, so no complex
     ``sqrtm`` round-off arises; tests check it against ``scipy.linalg.sqrtm``.
     """
-    import numpy as np
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):

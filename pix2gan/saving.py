@@ -9,8 +9,8 @@ import time
 import keras
 import numpy as np
 
-from .errors import Pix2GanError
 from . import layers as _layers  # noqa: F401  (registers the custom layers before loading)
+from .errors import Pix2GanError
 
 
 def check_finite(model: keras.Model) -> None:

@@ -31,6 +31,7 @@ import tensorflow as tf
 from .errors import Pix2GanError
 from .imaging import read_image, write_image
 from .predict import traced_inference
+from .saving import load_model
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -202,7 +203,6 @@ def remove_clouds(image: str | np.ndarray, model: str | keras.Model, output: str
     formats) is returned, with the input's size and dtype.
     """
     if isinstance(model, str):
-        from .saving import load_model
         model = load_model(model)
     name = image if isinstance(image, str) else "array"
     array = read_scene(image) if isinstance(image, str) else np.asarray(image)

@@ -100,18 +100,17 @@ def test_a_few_training_steps_raise_psnr():
 
 def test_cosine_schedule_warms_up_and_decays_to_zero_over_the_whole_run():
     from pix2gan.zoo.cloud_removal import WARMUP_STEPS, generator_learning_rate
-    spec = {"g_lr": 4e-4, "g_schedule": "cosine"}
-    lr = generator_learning_rate(spec, total_steps=110)
+    lr = generator_learning_rate(4e-4, "cosine", total_steps=110)
     values = [float(lr(step)) for step in (0, WARMUP_STEPS // 2, WARMUP_STEPS, 60, 110)]
     assert values[0] == 0.0 and 0.0 < values[1] < 4e-4
     np.testing.assert_allclose(values[2:], [4e-4, 2e-4, 0.0], atol=1e-9)
-    short = generator_learning_rate(spec, total_steps=4)  # too short to warm up: starts at the peak
+    short = generator_learning_rate(4e-4, "cosine", total_steps=4)  # too short to warm up: starts at the peak
     np.testing.assert_allclose([float(short(0)), float(short(2)), float(short(4))], [4e-4, 2e-4, 0.0], atol=1e-9)
-    assert generator_learning_rate({"g_lr": 2e-4, "g_schedule": "constant"}, None) == 2e-4
+    assert generator_learning_rate(2e-4, "constant", None) == 2e-4
     with pytest.raises(Pix2GanError, match="total_steps=None"):
-        generator_learning_rate(spec, None)
+        generator_learning_rate(4e-4, "cosine", None)
     with pytest.raises(Pix2GanError, match="unknown learning-rate schedule 'step'"):
-        generator_learning_rate({"g_lr": 1e-4, "g_schedule": "step"}, 100)
+        generator_learning_rate(1e-4, "step", 100)
 
 
 def test_grouped_table_rows():
@@ -132,6 +131,7 @@ def _fake_eurosat(root, classes=("Forest", "River"), n=4):
     return str(root)
 
 
+@pytest.mark.slow
 def test_zoo_train_evaluate_translate_end_to_end(tmp_path, capsys):
     data = _fake_eurosat(tmp_path / "eurosat")
     out, logs = str(tmp_path / "models"), str(tmp_path / "logs")

@@ -1,5 +1,4 @@
 """MNIST GAN builders, the shared LatentGAN trainer, the four zoo entries and the sampler."""
-import argparse
 import os
 
 import keras
@@ -11,7 +10,7 @@ from pix2gan.errors import Pix2GanError
 from pix2gan.generators import build_dcgan_generator, build_mlp_generator
 from pix2gan.trainers import LatentGAN
 from pix2gan.trainers.latent import sample_generator
-from pix2gan.zoo import get_entry
+from pix2gan import zoo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENTRIES = ("gan-mnist", "cgan-mnist", "lsgan-mnist", "dcgan-mnist")
@@ -112,31 +111,29 @@ def test_generator_ema_option(tmp_path):
     np.testing.assert_allclose(again.sample(4, seed=3), trainer.sample(4, seed=3), atol=1e-6)
 
 
-def _train_args(entry, tmp_path, mnist_dir, extra=()):
-    parser = argparse.ArgumentParser()
-    entry.add_train_args(parser)
-    return parser.parse_args(["--data-dir", mnist_dir, "--epochs", "1", "--steps-per-epoch", "3",
-                              "--train-limit", "400", "--batch-size", "32", "--fid-every", "0",
-                              "--eval-samples", "0", "--logdir", str(tmp_path / "logs"),
-                              "--out", str(tmp_path / "models"), "--verbose", "0", *extra])
+TINY_RUN = dict(epochs=1, steps_per_epoch=3, batch_size=32, verbose=0, train_limit=400, fid_every=0,
+                eval_samples=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ENTRIES)
 def test_entry_trains_a_few_steps(tmp_path, mnist_dir, name):
-    entry = get_entry(name)
-    extra = ("--filters", "16", "--unconditional") if name == "dcgan-mnist" else ()
+    settings = {"filters": 16, "conditional": False} if name == "dcgan-mnist" else {}
     if name == "gan-mnist":
-        extra = ("--ema-decay", "0.9")  # the option works for every entry
-    metrics = entry.train(_train_args(entry, tmp_path, mnist_dir, extra))
+        settings = {"ema_decay": 0.9}  # the option works for every entry
+    run = zoo.get(name, **settings).train(data_dir=mnist_dir, logdir=str(tmp_path / "logs"),
+                                          out=str(tmp_path / "models"), **TINY_RUN)
     for key in ("g_loss", "d_loss", "d_real", "d_fake"):
-        assert np.isfinite(metrics[key]), key
-    assert metrics["images_per_s"] > 0
-    path = tmp_path / "models" / f"{name}_generator.h5"
-    generator = keras.models.load_model(str(path), compile=False)  # plain Keras, no custom objects
+        assert np.isfinite(run.metrics[key]), key
+    assert run.metrics["images_per_s"] > 0
+    assert run.generator_path == str(tmp_path / "models" / f"{name}_generator.h5")
+    generator = keras.models.load_model(run.generator_path, compile=False)  # plain Keras, no custom objects
     assert len(generator.inputs) == (1 if name in ("gan-mnist", "dcgan-mnist") else 2)
     assert (tmp_path / "logs" / name / "samples" / "epoch_0001.png").is_file()
+    assert zoo.from_card(run.card_path) == zoo.get(name, **settings, epochs=1, batch_size=32)
 
 
+@pytest.mark.slow
 def test_dcgan_is_conditional_by_default_with_per_epoch_fid(tmp_path, mnist_dir):
     from pix2gan.classifier import train_mnist_classifier
     from pix2gan.data.mnist import read_mnist
@@ -145,11 +142,11 @@ def test_dcgan_is_conditional_by_default_with_per_epoch_fid(tmp_path, mnist_dir)
     judge, _ = train_mnist_classifier((train[0][:500], train[1][:500]), (test[0][:200], test[1][:200]),
                                       epochs=1, batch_size=100, filters=4, features=16)
     save_model_files(judge, str(tmp_path), "judge")
-    entry = get_entry("dcgan-mnist")
-    args = _train_args(entry, tmp_path, mnist_dir, ("--filters", "8", "--fid-every", "1",
-                                                    "--fid-samples", "200", "--eval-samples", "300",
-                                                    "--classifier", str(tmp_path / "judge.h5"), "--loss", "hinge"))
-    metrics = entry.train(args)
+    options = {**TINY_RUN, "fid_every": 1, "fid_samples": 200, "eval_samples": 300,
+               "classifier": str(tmp_path / "judge.h5")}
+    run = zoo.get("dcgan-mnist", filters=8, loss="hinge").train(
+        data_dir=mnist_dir, logdir=str(tmp_path / "logs"), out=str(tmp_path / "models"), **options)
+    metrics = run.metrics
     assert np.isfinite(metrics["final_fid"]) and metrics["final_fid"] > 0
     assert 0.0 <= metrics["final_label_accuracy"] <= 1.0 and "val_fid" in metrics
     assert len(metrics["final_class_histogram"]) == 10

@@ -85,6 +85,7 @@ print('discriminator ok', d([x, x]).shape)
     assert proc.returncode == 0 and "discriminator ok" in proc.stdout, proc.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_rerun_with_the_same_run_name_resumes(run):
     work, _ = run
     again = run_python([EXAMPLE, "--epochs", "3"] + TINY, cwd=work)
@@ -118,6 +119,7 @@ def test_cli_lists_evaluates_and_translates(run, tmp_path, capsys):
     assert main(["translate", "--model", str(tmp_path / "none.h5"), str(src), str(tmp_path / "o")]) == 2
 
 
+@pytest.mark.slow
 def test_example_trains_on_real_facades(tmp_path):
     """The issue's acceptance command, on the real photos."""
     data = shared_path("facades")

@@ -1,11 +1,14 @@
-import numpy as np
-import tensorflow as tf
-
 import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
 from pix2gan import Pix2Pix, build_patchgan_discriminator, build_unet_generator
 from pix2gan.data.facades import synthetic_facades_dataset
-from pix2gan.trainers.pix2pix import batchnorm_statistics
+from pix2gan.errors import Pix2GanError
+from pix2gan.inference import batchnorm_statistics
+from pix2gan.losses import psnr_loss
+from pix2gan.trainers.pix2pix import EVAL_MODES
 
 
 def tiny_pix2pix(size=32, **kwargs):
@@ -63,7 +66,6 @@ def test_unconditional_discriminator_and_unit_range_are_supported():
 
 
 def test_psnr_loss_is_minus_the_mean_per_image_psnr():
-    from pix2gan.losses import psnr_loss
     rng = np.random.default_rng(0)
     target = rng.uniform(0, 1, (3, 8, 8, 3)).astype(np.float32)
     noisy = np.clip(target + rng.normal(0, [[[[0.01]]], [[[0.05]]], [[[0.2]]]], target.shape), 0, 1).astype(np.float32)
@@ -81,3 +83,36 @@ def test_psnr_term_is_trained_and_logged():
     history = trainer.fit(train, epochs=1, steps_per_epoch=3, verbose=0)
     assert "g_psnr" in history.history and np.isfinite(history.history["g_psnr"][-1])
     assert history.history["g_psnr"][-1] > 0  # logged as the (positive) PSNR in dB
+
+
+def test_generator_ema_option():
+    trainer = tiny_pix2pix(ema_decay=0.9)
+    raw, ema = trainer.generator, trainer.ema_generator
+    assert trainer.inference_generator is ema and ema is not raw
+    train = synthetic_facades_dataset(8, image_size=32, batch_size=4, training=False, repeat=True)
+    trainer.fit(train, epochs=1, steps_per_epoch=3, verbose=0)
+    assert int(trainer.ema_step) == 3
+    trainable = {id(v) for v in raw.trainable_variables}
+    differs = False
+    for e, v in zip(ema.weights, raw.weights):
+        e, v_now = np.array(e), np.array(v)
+        assert np.all(np.isfinite(e))
+        differs |= id(v) in trainable and not np.allclose(e, v_now)
+    assert differs
+    x = next(iter(train))[0]  # evaluation runs the average
+    np.testing.assert_allclose(np.asarray(trainer.generate(x, "inference")), np.asarray(ema(x, training=False)))
+    plain = tiny_pix2pix()
+    assert plain.ema_generator is None and plain.inference_generator is plain.generator
+
+
+def test_bad_arguments_name_the_choices():
+    g = build_unet_generator((32, 32, 3), filters=4, max_filters=8)
+    d = build_patchgan_discriminator((32, 32, 3), filters=4)
+    for decay in (1.0, -0.5):
+        with pytest.raises(Pix2GanError, match=r"ema_decay .*\[0, 1\)"):
+            Pix2Pix(g, d, ema_decay=decay)
+    with pytest.raises(Pix2GanError, match="eval_mode 'test'.*paper, inference"):
+        Pix2Pix(g, d, eval_mode="test")
+    with pytest.raises(Pix2GanError, match="adversarial_loss 'l2'.*bce, lsgan, hinge"):
+        Pix2Pix(g, d, adversarial_loss="l2")
+    assert EVAL_MODES == ("paper", "inference")  # still importable from the trainer module

@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+import noise
 import numpy as np
 import tensorflow as tf
 
@@ -158,7 +159,6 @@ def perlin_clouds(base_scale, height: int, width: int, octaves: int = OCTAVES,
 def reference_clouds(height: int, width: int, base_scale: float, octaves: int = OCTAVES,
                      persistence: float = PERSISTENCE) -> np.ndarray:
     """The reference cloud map: a per-pixel ``noise.pnoise2`` loop, min-max normalised (float64)."""
-    import noise
     out = np.zeros((height, width))
     for i in range(height):
         for j in range(width):

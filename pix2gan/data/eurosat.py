@@ -13,6 +13,7 @@ import os
 import re
 from typing import Sequence
 
+import cv2
 import h5py
 import keras
 import numpy as np
@@ -86,7 +87,6 @@ def stratified_split(files: dict[str, list[str]], test_fraction: float = 0.3, se
 
 def read_tiles(paths: Sequence[str], resize: bool = False) -> np.ndarray:
     """Decode tiles into a uint8 (N, 64, 64, 3) array; raises naming the first bad file."""
-    import cv2
     out = np.empty((len(paths), TILE, TILE, 3), np.uint8)
     for n, path in enumerate(paths):
         image = read_image(path, channels=3)
@@ -119,7 +119,7 @@ def load_eurosat(data_dir: str, classes: Sequence[str] | None = None, test_fract
                     return {s: (f[f"{s}/images"][()], f[f"{s}/labels"][()]) for s in ("train", "test")}
         except OSError:
             raise Pix2GanError(f"cache file {cache} is not a readable h5 file: delete it so it is rebuilt") from None
-    out = {s: (read_tiles([p for p, _ in split[s]], resize), np.array([l for _, l in split[s]], np.int32))
+    out = {s: (read_tiles([p for p, _ in split[s]], resize), np.array([label for _, label in split[s]], np.int32))
            for s in ("train", "test")}
     if cache:
         os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)

@@ -8,13 +8,22 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+import h5py
+import keras
 import numpy as np
 import tensorflow as tf
 
 from ..errors import Pix2GanError
-from ..imaging import list_images
-from .common import (AUTOTUNE, CHECKSUM_DIR, augment_pair, check_image_files,
-                     require_dir, scale_images, verify_checksum_list)
+from ..imaging import list_images, read_image
+from .common import (
+    AUTOTUNE,
+    CHECKSUM_DIR,
+    augment_pair,
+    check_image_files,
+    require_dir,
+    scale_images,
+    verify_checksum_list,
+)
 from .synthetic import synthetic_facades
 
 FACADES_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz"
@@ -126,7 +135,6 @@ def _h5_images(h5, key: str, path: str) -> np.ndarray:
 
 def read_facades_h5(path: str, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """``(photos, label_maps)`` of one split from the book's .h5 file, as uint8 NHWC."""
-    import h5py
     if not os.path.isfile(path):
         raise Pix2GanError(f"h5 file {path} does not exist: check --h5 or write it with datasets/prepare_facades_h5.py")
     with h5py.File(path, "r") as h5:
@@ -139,8 +147,6 @@ def read_facades_h5(path: str, split: str = "train") -> tuple[np.ndarray, np.nda
 
 def write_facades_h5(data_dir: str, path: str, splits: Sequence[str] = SPLITS, channels_first: bool = True) -> str:
     """Export pix2pix-format JPEG folders to the book's .h5 layout (uint8, channels-first by default)."""
-    import h5py
-    from ..imaging import read_image
     tmp = path + ".tmp"
     with h5py.File(tmp, "w") as h5:
         for split in splits:
@@ -198,7 +204,6 @@ def download_facades(cache_dir: str = "datasets", archive_sha256: str | None = N
     The archive is fetched with ``keras.utils.get_file`` (checked against ``archive_sha256`` when
     given) and every extracted file is verified against the sha256 list bundled with pix2gan.
     """
-    import keras
     try:
         path = keras.utils.get_file("facades.tar.gz", FACADES_URL, cache_dir=os.path.abspath(cache_dir),
                                     cache_subdir="", extract=True, file_hash=archive_sha256)

@@ -15,17 +15,22 @@ Pipelines yield ``(images, labels)``: float32 ``(batch, 28, 28, 1)`` in ``value_
 from __future__ import annotations
 
 import gzip
+import logging
 import os
-import sys
 import struct
 import zlib
 from typing import Sequence
 
+import h5py
+import keras
 import numpy as np
 import tensorflow as tf
 
 from ..errors import Pix2GanError
 from .common import CHECKSUM_DIR, batch_pipeline, verify_checksum_list
+from .synthetic import synthetic_digits
+
+logger = logging.getLogger("pix2gan")
 
 SPLITS = ("train", "test")
 IDX_FILES = {
@@ -169,7 +174,6 @@ def read_mnist_npz(path: str, split: str = "train") -> tuple[np.ndarray, np.ndar
 
 def download_mnist_npz(cache_dir: str = "datasets") -> str:
     """Download Keras's ``mnist.npz`` with ``keras.utils.get_file``, checked against its sha256."""
-    import keras
     try:
         return keras.utils.get_file(NPZ_NAME, NPZ_URL, cache_dir=os.path.abspath(cache_dir),
                                     cache_subdir="mnist", file_hash=NPZ_SHA256)
@@ -180,7 +184,6 @@ def download_mnist_npz(cache_dir: str = "datasets") -> str:
 
 def write_mnist_h5(path: str, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> str:
     """Write ``{split: (images, labels)}`` to ``path`` as ``x_<split>`` / ``y_<split>`` uint8 datasets."""
-    import h5py
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp"
     with h5py.File(tmp, "w") as h5:
@@ -194,7 +197,6 @@ def write_mnist_h5(path: str, splits: dict[str, tuple[np.ndarray, np.ndarray]]) 
 
 def read_mnist_h5(path: str, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """One split of an .h5 written by :func:`write_mnist_h5`."""
-    import h5py
     if not os.path.isfile(path):
         raise Pix2GanError(f"h5 file {path} does not exist: check --h5 or write it with pix2gan.data.mnist.write_mnist_h5")
     try:
@@ -230,15 +232,14 @@ def resolve_mnist(data_dir: str | None = None, h5: str | None = None, download: 
     for candidate in (DEFAULT_DIR, os.path.join(DEFAULT_DIR, NPZ_NAME), KERAS_CACHE):
         if (os.path.isdir(candidate) and has_idx_files(candidate)) or os.path.isfile(candidate):
             return candidate
-    print(f"note: no MNIST data found in {DEFAULT_DIR}/ or {KERAS_CACHE} (pass --data-dir DIR, or --download "
-          "when online); using the built-in synthetic digits instead", file=sys.stderr)
+    logger.warning(f"note: no MNIST data found in {DEFAULT_DIR}/ or {KERAS_CACHE} (pass --data-dir DIR, or --download "
+          "when online); using the built-in synthetic digits instead")
     return SYNTHETIC
 
 
 def read_mnist(source: str, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """``(images, labels)`` uint8 of ``split`` from a source returned by :func:`resolve_mnist`."""
     if source == SYNTHETIC:
-        from .synthetic import synthetic_digits
         n, seed = SYNTHETIC_SIZES[split]
         return synthetic_digits(n, seed=seed)
     if os.path.isdir(source):

@@ -1,7 +1,10 @@
 """Built-in synthetic data so every command runs on a fresh machine without downloads."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
+
+from .eurosat import CLASSES
 
 # Label colours in the spirit of the CMP facade label maps (class -> RGB), and the "material"
 # each class is rendered with in the photo (base colour; texture amplitude).
@@ -86,7 +89,6 @@ def synthetic_digits(n: int, seed: int = 0, size: int = 28) -> tuple[np.ndarray,
     slant and rotation, then fitted into a centred 20x20 box as MNIST's digits were, so classes vary
     in style as handwriting does.
     """
-    import cv2
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n).astype(np.uint8)
     images = np.empty((n, size, size), np.uint8)
@@ -120,7 +122,6 @@ def synthetic_digits(n: int, seed: int = 0, size: int = 28) -> tuple[np.ndarray,
 
 def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
     """Smooth random field in [0, 1]: a ``cells`` x ``cells`` random grid, bicubically enlarged."""
-    import cv2
     grid = rng.random((cells, cells)).astype(np.float32)
     return np.clip(cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC), 0, 1)
 
@@ -133,8 +134,6 @@ def synthetic_satellite_tiles(per_class: int, seed: int = 0, size: int = 64) -> 
     industrial roofs, pasture, orchard dots, dense small roofs, a winding river, open water; all
     with smooth colour noise, so cloud removal has textures and colours to recover.
     """
-    import cv2
-    from .eurosat import CLASSES
     rng = np.random.default_rng(seed)
     tiles, labels = [], []
     for label, name in enumerate(CLASSES):

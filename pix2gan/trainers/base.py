@@ -1,33 +1,233 @@
-"""Plumbing every GAN trainer shares: two optimizers, loss choice, metric trackers."""
+"""Plumbing every GAN trainer shares: named networks with one optimizer each, the loss choice, metric
+trackers and an optional moving average of a generator's weights."""
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import keras
 import tensorflow as tf
 
+from ..errors import Pix2GanError
 from ..losses import ADVERSARIAL_LOSSES
+
+
+def default_optimizer() -> keras.optimizers.Optimizer:
+    """Adam with learning rate 2e-4 and beta1 0.5 (Radford et al. 2016, pix2pix)."""
+    return keras.optimizers.Adam(2e-4, beta_1=0.5)
+
+
+def check_ema_decay(ema_decay: float) -> float:
+    """``ema_decay`` as a float in [0, 1), else :class:`Pix2GanError`."""
+    value = float(ema_decay)
+    if not 0.0 <= value < 1.0:
+        raise Pix2GanError(f"ema_decay {ema_decay} is out of range: use a value in [0, 1) (0 turns the moving "
+                           "average off, 0.999 is typical)", argument="ema_decay")
+    return value
+
+
+class WeightAverage:
+    """Exponential moving average of ``model``'s weights, kept in ``average``, a clone of ``model``.
+
+    :meth:`update` makes each trainable weight of ``average`` ``d * average + (1 - d) * weight``
+    with ``d = min(decay, (1 + t) / (10 + t))`` at update ``t`` (the warm-up of
+    ``tf.train.ExponentialMovingAverage``), copies the non-trainable state (BatchNorm moving
+    statistics), and counts ``t`` in ``step`` (an int64 ``keras.Variable``). ``average`` is a plain
+    ``keras.models.clone_model`` of ``model`` (same layout and weight order), so it saves and loads
+    like it. The owner attaches ``average`` and ``step`` as attributes so its weights file holds them.
+    """
+
+    def __init__(self, model: keras.Model, decay: float):
+        self.decay = check_ema_decay(decay)
+        self.model = model
+        self.average = keras.models.clone_model(model)
+        self.average.set_weights(model.get_weights())
+        self.step = keras.Variable(0, dtype="int64", trainable=False, name="ema_step")
+
+    def update(self) -> None:
+        """One moving-average update of :attr:`average` towards :attr:`model`'s current weights."""
+        t = tf.cast(self.step, tf.float32)
+        decay = tf.minimum(self.decay, (1.0 + t) / (10.0 + t))
+        trainable = {id(v) for v in self.model.trainable_variables}
+        # (both models keep the same trainable flags, so .weights list them in the same order)
+        for ema, var in zip(self.average.weights, self.model.weights):
+            if id(var) in trainable:
+                ema.assign(decay * ema + (1.0 - decay) * tf.cast(var, ema.dtype))
+            else:
+                ema.assign(var)
+        self.step.assign_add(1)
 
 
 class GANTrainer(keras.Model):
     """Base class for GAN trainers driven by ``fit()``.
 
+    The trainer holds named networks, ``networks`` (name -> ``keras.Model``), and after
+    :meth:`compile` one optimizer per network, ``optimizers`` (same names), which updates that
+    network's ``trainable_variables`` (see :meth:`optimize`). ``generator`` and ``discriminator``
+    (constructor arguments) are the networks named ``'generator'`` and ``'discriminator'``; more
+    come in ``networks``, so a CycleGAN-style trainer passes e.g.
+    ``networks={'generator': G, 'inverse': F, 'discriminator_x': DX, 'discriminator_y': DY}``.
+    The attributes ``generator``, ``discriminator``, ``g_optimizer`` and ``d_optimizer`` read
+    those entries.
+
     Subclasses implement ``train_step`` with ``tf.GradientTape``; ``fit()`` traces it with
     ``tf.function`` (and XLA with ``compile(jit_compile=True)``), and Keras callbacks
-    (TensorBoard, BackupAndRestore, progress bar) do the plumbing. Both optimizers are attributes,
-    so ``save_weights`` (and so BackupAndRestore) stores their state with the networks'.
+    (TensorBoard, BackupAndRestore, progress bar) do the plumbing. ``save_weights`` (and so
+    BackupAndRestore) stores every network, every optimizer's state (iterations, moments) and the
+    moving average; Keras's own single optimizer is left unset. A two-network trainer's file keeps
+    the paths of the attributes above (``generator``, ``g_optimizer``, ...), as before the named
+    collections, so older checkpoints still load.
+
+    ``ema_decay`` > 0 (or :meth:`enable_ema`) keeps ``ema_generator``, an exponential moving
+    average of a network's weights (Karras et al. 2018, Yazici et al. 2019; see
+    :class:`WeightAverage`); ``train_step`` calls :meth:`update_ema` after the network's step.
+    :attr:`inference_generator` is then the average: sample, score and save that one, while the
+    raw network keeps training.
     """
 
-    def __init__(self, generator: keras.Model, discriminator: keras.Model, adversarial_loss: str = "bce",
-                 label_smoothing: float = 0.0, **kwargs):
+    def __init__(self, generator: keras.Model | None = None, discriminator: keras.Model | None = None,
+                 adversarial_loss: str = "bce", label_smoothing: float = 0.0, *,
+                 networks: Mapping[str, keras.Model] | None = None, ema_decay: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if adversarial_loss not in ADVERSARIAL_LOSSES:
-            raise ValueError(f"unknown adversarial loss {adversarial_loss!r}: use one of {ADVERSARIAL_LOSSES}")
-        self.generator = generator
-        self.discriminator = discriminator
+            raise Pix2GanError(f"adversarial_loss {adversarial_loss!r} is not a known loss: use one of "
+                               f"{', '.join(ADVERSARIAL_LOSSES)}", argument="adversarial_loss")
+        named = {name: net for name, net in (("generator", generator), ("discriminator", discriminator))
+                 if net is not None}
+        for name, net in (networks or {}).items():
+            if name in named:
+                raise Pix2GanError(f"networks names {name!r} twice (also a constructor argument)", argument="networks")
+            named[name] = net
+        if not named:
+            raise Pix2GanError("a trainer needs networks: pass generator/discriminator or networks={name: model}",
+                               argument="networks")
+        self.networks = named
+        self.optimizers: dict[str, keras.optimizers.Optimizer] = {}
         self.adversarial_loss = adversarial_loss
         self.label_smoothing = float(label_smoothing)
         self._trackers: dict[str, keras.metrics.Mean] = {}
+        self._ema: WeightAverage | None = None
+        self._ema_network = "generator"
+        self.ema_decay = 0.0
+        self.ema_generator = None
+        self.enable_ema(ema_decay)
         # The networks arrive built; saying so lets BackupAndRestore load into them before fit().
         self.built = True
+
+    # -- networks and optimizers ------------------------------------------------------------
+
+    def network(self, name: str) -> keras.Model:
+        """The network called ``name``; AttributeError naming the networks there are otherwise."""
+        if name not in self.networks:
+            raise AttributeError(f"{type(self).__name__} has no network {name!r}; it has {', '.join(self.networks)}")
+        return self.networks[name]
+
+    def optimizer_for(self, name: str) -> keras.optimizers.Optimizer:
+        """The optimizer of network ``name``; AttributeError before :meth:`compile`."""
+        self.network(name)
+        if name not in self.optimizers:
+            raise AttributeError(f"{type(self).__name__} has no optimizer for {name!r} yet: call compile() first")
+        return self.optimizers[name]
+
+    @property
+    def generator(self) -> keras.Model:
+        return self.network("generator")
+
+    @property
+    def discriminator(self) -> keras.Model:
+        return self.network("discriminator")
+
+    @property
+    def g_optimizer(self) -> keras.optimizers.Optimizer:
+        return self.optimizer_for("generator")
+
+    @property
+    def d_optimizer(self) -> keras.optimizers.Optimizer:
+        return self.optimizer_for("discriminator")
+
+    def compile(self, g_optimizer: keras.optimizers.Optimizer | None = None,
+                d_optimizer: keras.optimizers.Optimizer | None = None, jit_compile: bool = False, *,
+                optimizers: Mapping[str, keras.optimizers.Optimizer | str] | None = None, **kwargs):
+        """Give every network its optimizer and build them all now.
+
+        ``optimizers`` maps network names to optimizers (instances, or names Keras knows such as
+        ``'adam'``); ``g_optimizer`` / ``d_optimizer`` are the ones of ``'generator'`` /
+        ``'discriminator'``. A network given none gets :func:`default_optimizer`. Other keyword
+        arguments (``steps_per_execution``, ``run_eagerly``, ...) go to ``keras.Model.compile``.
+
+        Building before the first traced step matters: optimizer variables created inside a
+        later ``tf.function`` call fail, and BackupAndRestore needs them to load into.
+        """
+        if kwargs.get("optimizer") is not None:
+            raise Pix2GanError("optimizer= is Keras's single optimizer: give a GAN trainer optimizers={network: "
+                               f"optimizer}} with network names from {', '.join(self.networks)}", argument="optimizer")
+        kwargs.pop("optimizer", None)
+        chosen = dict(optimizers or {})
+        for name, given in (("generator", g_optimizer), ("discriminator", d_optimizer)):
+            if given is None:
+                continue
+            if name not in self.networks or name in chosen:
+                raise Pix2GanError(f"{name[0]}_optimizer needs exactly one optimizer for a network {name!r}: "
+                                   f"networks are {', '.join(self.networks)}", argument=f"{name[0]}_optimizer")
+            chosen[name] = given
+        unknown = sorted(set(chosen) - set(self.networks))
+        if unknown:
+            raise Pix2GanError(f"optimizers names unknown networks {', '.join(map(repr, unknown))}: use names from "
+                               f"{', '.join(self.networks)}", argument="optimizers")
+        built = {name: keras.optimizers.get(chosen.get(name)) or default_optimizer() for name in self.networks}
+        if len({id(opt) for opt in built.values()}) < len(built):
+            raise Pix2GanError("optimizers shares one optimizer between networks: give each network its own",
+                               argument="optimizers")
+        # optimizer=None: Keras would otherwise create its default RMSprop, an unused optimizer that
+        # is saved with the weights and warned about on every resume.
+        super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
+        for name, opt in built.items():
+            opt.build(self.networks[name].trainable_variables)
+        self.optimizers = built
+
+    @staticmethod
+    def apply_gradients(optimizer, tape: tf.GradientTape, loss, variables) -> None:
+        """Differentiate ``loss`` with respect to ``variables`` and take one optimizer step."""
+        grads = tape.gradient(loss, variables)
+        optimizer.apply(grads, variables)
+
+    def optimize(self, name: str, tape: tf.GradientTape, loss) -> None:
+        """One step of network ``name``'s optimizer on the gradient of ``loss`` (recorded by ``tape``)
+        with respect to that network's trainable variables."""
+        self.apply_gradients(self.optimizers[name], tape, loss, self.networks[name].trainable_variables)
+
+    # -- moving average of a generator --------------------------------------------------------
+
+    def enable_ema(self, ema_decay: float, network: str = "generator") -> None:
+        """Keep ``ema_generator``, a moving average of network ``network``'s weights (0: off).
+
+        Also sets ``ema_step`` (its update count); both are trainer weights, so
+        ``save_weights`` / BackupAndRestore resume them. Call it at most once, before
+        :meth:`compile`.
+        """
+        decay = check_ema_decay(ema_decay)
+        if not decay:
+            return
+        if self._ema is not None:
+            raise Pix2GanError(f"ema_decay is already {self.ema_decay}: enable the moving average once",
+                               argument="ema_decay")
+        self._ema = WeightAverage(self.network(network), decay)
+        self._ema_network = network
+        self.ema_decay = decay
+        self.ema_generator = self._ema.average
+        self.ema_step = self._ema.step
+
+    @property
+    def inference_generator(self) -> keras.Model:
+        """The generator to sample, score and save: ``ema_generator`` when the average is kept, else
+        the network it would average (``generator`` by default)."""
+        return self._ema.average if self._ema is not None else self.network(self._ema_network)
+
+    def update_ema(self) -> None:
+        """One moving-average update of ``ema_generator`` (no-op without ``ema_decay``)."""
+        if self._ema is not None:
+            self._ema.update()
+
+    # -- metrics ------------------------------------------------------------------------------
 
     def tracker(self, name: str) -> keras.metrics.Mean:
         """A running mean reported under ``name`` in the progress bar and TensorBoard."""
@@ -44,25 +244,6 @@ class GANTrainer(keras.Model):
     @property
     def metrics(self):
         return list(self._trackers.values())
-
-    def compile(self, g_optimizer: keras.optimizers.Optimizer | None = None,
-                d_optimizer: keras.optimizers.Optimizer | None = None, jit_compile: bool = False, **kwargs):
-        """Attach the two optimizers (Adam 2e-4, beta1 0.5 by default) and build them now.
-
-        Building before the first traced step matters: optimizer variables created inside a
-        later ``tf.function`` call fail, and BackupAndRestore needs them to load into.
-        """
-        super().compile(jit_compile=jit_compile, **kwargs)
-        self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
-        self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-
-    @staticmethod
-    def apply_gradients(optimizer, tape: tf.GradientTape, loss, variables) -> None:
-        """Differentiate ``loss`` with respect to ``variables`` and take one optimizer step."""
-        grads = tape.gradient(loss, variables)
-        optimizer.apply(grads, variables)
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)

@@ -6,12 +6,13 @@ options, not copies of the trainer.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from ..errors import Pix2GanError
 from ..losses import discriminator_loss, generator_loss, l1_loss
 from ..predict import predict_in_batches
 from .base import GANTrainer
@@ -27,7 +28,7 @@ def generator_input(generator: keras.Model, z, labels=None):
     if not is_conditional(generator):
         return z
     if labels is None:
-        raise ValueError(f"generator {generator.name} is class-conditional: pass labels")
+        raise Pix2GanError(f"generator {generator.name} is class-conditional: pass labels", argument="labels")
     return [z, tf.reshape(tf.cast(labels, tf.int32), (-1, 1))]
 
 
@@ -47,12 +48,8 @@ class LatentGAN(GANTrainer):
     logit) for 'bce', raw outputs for 'lsgan' and 'hinge'.
 
     ``ema_decay`` > 0 keeps ``ema_generator``, an exponential moving average of the generator's
-    weights (Karras et al. 2018, Yazici et al. 2019): after every step each trainable weight
-    becomes ``d * ema + (1 - d) * weight`` with ``d = min(ema_decay, (1 + t) / (10 + t))`` at step
-    ``t`` (the warm-up of ``tf.train.ExponentialMovingAverage``), and the non-trainable state
-    (BatchNorm moving statistics) is copied. :attr:`inference_generator` is then the EMA copy:
-    sample, score and save that one; the raw generator keeps training. The copy is a plain
-    ``keras.models.clone_model`` of the generator, so it saves and loads like it.
+    weights, updated after every generator step (see :class:`~pix2gan.trainers.base.GANTrainer`):
+    sample, score and save :attr:`inference_generator`; the raw generator keeps training.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int | None = None,
@@ -62,40 +59,14 @@ class LatentGAN(GANTrainer):
         self.latent_dim = int(latent_dim or generator.inputs[0].shape[-1])
         self.conditional = is_conditional(generator)
         if self.conditional != is_conditional(discriminator):
-            raise ValueError(f"generator {generator.name} and discriminator {discriminator.name} disagree on "
-                             "conditioning: both or neither must take a label input")
+            raise Pix2GanError(f"generator {generator.name} and discriminator {discriminator.name} disagree on "
+                               "conditioning: both or neither must take a label input", argument="discriminator")
         self.reconstruction_weight = float(reconstruction_weight)
         self.value_range = tuple(float(v) for v in value_range)
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.ema_decay = float(ema_decay)
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay {ema_decay} must be in [0, 1): 0 turns the moving average off, "
-                             "0.999 is typical")
-        self.ema_generator = None
-        if self.ema_decay:
-            self.ema_generator = keras.models.clone_model(generator)
-            self.ema_generator.set_weights(generator.get_weights())
-            self.ema_step = keras.Variable(0, dtype="int64", trainable=False, name="ema_step")  # saved with the weights
-
-    @property
-    def inference_generator(self) -> keras.Model:
-        """The generator to sample, score and save: the EMA copy when ``ema_decay`` is set."""
-        return self.ema_generator if self.ema_generator is not None else self.generator
-
-    def update_ema(self) -> None:
-        """One moving-average update of :attr:`ema_generator` (no-op without ``ema_decay``)."""
-        if self.ema_generator is None:
-            return
-        t = tf.cast(self.ema_step, tf.float32)
-        decay = tf.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
-        trainable = {id(v) for v in self.generator.trainable_variables}
-        # (both models keep the same trainable flags, so .weights list them in the same order)
-        for ema, var in zip(self.ema_generator.weights, self.generator.weights):
-            if id(var) in trainable:
-                ema.assign(decay * ema + (1.0 - decay) * tf.cast(var, ema.dtype))
-            else:
-                ema.assign(var)
-        self.ema_step.assign_add(1)
+        # Enabled after the seed generator so that an unseeded SeedGenerator and the clone's
+        # initializers draw from Python's RNG in the order they always have: same seed, same run.
+        self.enable_ema(ema_decay)
 
     def discriminate(self, images, labels, training=False):
         """Discriminator logits for ``images`` (with their labels when conditional)."""
@@ -119,8 +90,8 @@ class LatentGAN(GANTrainer):
             if self.reconstruction_weight:
                 g_total = g_total + self.reconstruction_weight * l1_loss(fake, images)
             d_loss = discriminator_loss(real_logits, fake_logits, self.adversarial_loss, self.label_smoothing)
-        self.apply_gradients(self.d_optimizer, d_tape, d_loss, self.discriminator.trainable_variables)
-        self.apply_gradients(self.g_optimizer, g_tape, g_total, self.generator.trainable_variables)
+        self.optimize("discriminator", d_tape, d_loss)
+        self.optimize("generator", g_tape, g_total)
         self.update_ema()
         return self.track({"g_loss": g_total, "g_adv": g_adv, "d_loss": d_loss,
                            "d_real": self._probability(real_logits), "d_fake": self._probability(fake_logits)})
@@ -144,10 +115,10 @@ def sample_generator(generator: keras.Model, n: int, labels=None, seed: int | No
     """
     conditional = is_conditional(generator)
     if labels is not None and not conditional:
-        raise ValueError(f"generator {generator.name} is unconditional: it takes no labels")
+        raise Pix2GanError(f"generator {generator.name} is unconditional: it takes no labels", argument="labels")
     if conditional:
         if labels is None:
-            raise ValueError(f"generator {generator.name} is class-conditional: pass labels")
+            raise Pix2GanError(f"generator {generator.name} is class-conditional: pass labels", argument="labels")
         labels = np.broadcast_to(np.asarray(labels, np.int32), (n,)).reshape(n, 1)
     z = sample_noise(n, generator.inputs[0].shape[-1], seed) if z is None else np.asarray(z, np.float32)
     if not n:

@@ -1,43 +1,19 @@
 """Paired image-to-image GAN trainer: the pix2pix objective (adversarial + lambda * L1)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
 
 from ..composite import build_adversarial_model
+from ..inference import EVAL_MODES, batchnorm_statistics, check_eval_mode, run_generator
 from ..losses import discriminator_loss, generator_loss, l1_loss, psnr_loss
 from ..metrics import image_metrics
 from .base import GANTrainer
 
-EVAL_MODES = ("paper", "inference")
-
-
-def batchnorm_statistics(model: keras.Model) -> list:
-    """The moving mean/variance variables of every BatchNormalization layer in ``model``."""
-    return [v for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)
-            for v in (layer.moving_mean, layer.moving_variance)]
-
-
-def run_generator(generator: keras.Model, inputs, mode: str = "paper", statistics: list | None = None):
-    """Run ``generator`` in evaluation ``mode``.
-
-    'paper': dropout on and batch statistics (``training=True``), as in the pix2pix paper, with
-    the BatchNorm moving averages put back afterwards so evaluation never changes the weights.
-    'inference': plain ``training=False``.
-    """
-    if mode not in EVAL_MODES:
-        raise ValueError(f"unknown eval mode {mode!r}: use one of {EVAL_MODES}")
-    if mode == "inference":
-        return generator(inputs, training=False)
-    statistics = batchnorm_statistics(generator) if statistics is None else statistics
-    saved = [tf.identity(v.value) for v in statistics]
-    outputs = generator(inputs, training=True)
-    # Auto control dependencies run these after the generator's own moving-average updates.
-    for variable, value in zip(statistics, saved):
-        variable.assign(value)
-    return outputs
+# EVAL_MODES and the helpers live in pix2gan.inference; they stay importable from here for the zoo.
+__all__ = ["EVAL_MODES", "Pix2Pix", "batchnorm_statistics", "run_generator"]
 
 
 class Pix2Pix(GANTrainer):
@@ -60,22 +36,26 @@ class Pix2Pix(GANTrainer):
     - ``'inference'``: plain Keras inference (``training=False``): no dropout, moving averages.
       This is what ``keras.models.load_model(...)(x)`` does with a saved generator.
 
-    ``test_step`` reports ``l1``, ``psnr`` and ``ssim`` on [0, 1] images.
+    ``test_step`` reports ``l1``, ``psnr`` and ``ssim`` on [0, 1] images of
+    :attr:`inference_generator`.
+
+    ``ema_decay`` > 0 keeps ``ema_generator``, an exponential moving average of the generator's
+    weights updated after every step (see :class:`~pix2gan.trainers.base.GANTrainer`); it is then
+    the :attr:`inference_generator` that evaluation runs and that should be saved. 0 (default): off.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, l1_weight: float = 100.0,
                  value_range: Sequence[float] = (-1.0, 1.0), eval_mode: str = "paper", psnr_weight: float = 0.0,
-                 **kwargs):
-        super().__init__(generator, discriminator, **kwargs)
-        if eval_mode not in EVAL_MODES:
-            raise ValueError(f"unknown eval_mode {eval_mode!r}: use one of {EVAL_MODES}")
+                 ema_decay: float = 0.0, **kwargs):
+        super().__init__(generator, discriminator, ema_decay=ema_decay, **kwargs)
+        check_eval_mode(eval_mode)
         self.l1_weight = float(l1_weight)
         self.psnr_weight = float(psnr_weight)
         self.value_range = tuple(float(v) for v in value_range)
         self.eval_mode = eval_mode
         self.adversarial = build_adversarial_model(generator, discriminator)
         self._conditional = len(discriminator.inputs) == 2
-        self._bn_statistics = batchnorm_statistics(generator)
+        self._bn_statistics = batchnorm_statistics(self.inference_generator)
 
     def discriminate(self, inputs, images, training=False):
         """Discriminator logits for ``images`` (conditioned on ``inputs`` where D takes two inputs)."""
@@ -84,8 +64,8 @@ class Pix2Pix(GANTrainer):
         return self.discriminator(images, training=training)
 
     def generate(self, inputs, mode: str | None = None):
-        """Run the generator in evaluation ``mode`` ('paper' or 'inference', see the class doc)."""
-        return run_generator(self.generator, inputs, mode or self.eval_mode, self._bn_statistics)
+        """Run :attr:`inference_generator` in evaluation ``mode`` ('paper' or 'inference', see the class doc)."""
+        return run_generator(self.inference_generator, inputs, mode or self.eval_mode, self._bn_statistics)
 
     def train_step(self, data):
         inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -99,8 +79,9 @@ class Pix2Pix(GANTrainer):
                 g_psnr = psnr_loss(fake, targets, self.value_range[1] - self.value_range[0])
                 g_total += self.psnr_weight * g_psnr
             d_loss = discriminator_loss(real_logits, fake_logits, self.adversarial_loss, self.label_smoothing)
-        self.apply_gradients(self.g_optimizer, g_tape, g_total, self.generator.trainable_variables)
-        self.apply_gradients(self.d_optimizer, d_tape, d_loss, self.discriminator.trainable_variables)
+        self.optimize("generator", g_tape, g_total)
+        self.optimize("discriminator", d_tape, d_loss)
+        self.update_ema()
         logs = {
             "g_loss": g_total, "g_adv": g_adv, "g_l1": g_l1, "d_loss": d_loss,
             "d_real": tf.reduce_mean(tf.sigmoid(real_logits)), "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits)),

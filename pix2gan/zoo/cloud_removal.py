@@ -245,7 +245,9 @@ class CloudRemoval(Recipe):
     def final_metrics(self, trainer, data, history, options, run_dir, seed) -> dict:
         report = cloud_report(trainer.generator, data.extra["images"], data.extra["labels"], seed, run_dir,
                               self.clouds)
-        return {f"test_{k}": v for k, v in report["overall"].items()}
+        per_bin = {f"test_{who}_psnr_alpha_{row['alpha']}": row[f"{who}_psnr"]
+                   for row in report["alpha_rows"][:-1] for who in ("model", "input")}
+        return {**{f"test_{k}": v for k, v in report["overall"].items()}, **per_bin}
 
     def score(self, generator, data, options, seed) -> dict:
         report = cloud_report(generator, data.extra["images"], data.extra["labels"], seed, options.logdir,

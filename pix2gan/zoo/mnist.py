@@ -20,8 +20,18 @@ import numpy as np
 
 from ..callbacks import ScalarLogger
 from ..classifier import CLASSIFIER_PATH, MnistJudge, load_or_train_classifier
-from ..data.mnist import (IMAGE_SHAPE, KERAS_CACHE, NPZ_NAME, NUM_CLASSES, SYNTHETIC, download_mnist_npz,
-                          has_idx_files, mnist_dataset, read_mnist, resolve_mnist)
+from ..data.mnist import (
+    IMAGE_SHAPE,
+    KERAS_CACHE,
+    NPZ_NAME,
+    NUM_CLASSES,
+    SYNTHETIC,
+    download_mnist_npz,
+    has_idx_files,
+    mnist_dataset,
+    read_mnist,
+    resolve_mnist,
+)
 from ..discriminators import build_dcgan_discriminator, build_mlp_discriminator
 from ..errors import Pix2GanError
 from ..generators import build_dcgan_generator, build_mlp_generator
@@ -227,7 +237,7 @@ class MnistGAN(Recipe):
 
     def for_generator(self, generator: keras.Model, weights: str) -> Recipe:
         shape = tuple(generator.output_shape) if not isinstance(generator.output_shape, list) else None
-        if shape is None or shape[1:] != IMAGE_SHAPE or generator.inputs[0].shape.rank != 2:
+        if shape is None or shape[1:] != IMAGE_SHAPE or len(generator.inputs[0].shape) != 2:
             raise Pix2GanError(f"weights={weights!r} is not an MNIST generator z (, label) -> 28x28x1 image (its "
                                f"inputs are {[tuple(i.shape) for i in generator.inputs]}, output {generator.output_shape}):"
                                f" pass a {self.name} generator", argument="weights")

@@ -13,12 +13,18 @@ import keras
 import numpy as np
 
 from ..data.common import take_samples
-from ..data.facades import (count_facades, download_facades, load_facades, load_facades_h5, read_facades_h5,
-                            synthetic_facades_dataset)
+from ..data.facades import (
+    count_facades,
+    download_facades,
+    load_facades,
+    load_facades_h5,
+    read_facades_h5,
+    synthetic_facades_dataset,
+)
+from ..discriminators import build_patchgan_discriminator
 from ..errors import Pix2GanError
 from ..evaluation import evaluate_generator
 from ..generators import build_unet_generator, check_image_shape
-from ..discriminators import build_patchgan_discriminator
 from ..imaging import make_grid, to_uint8
 from ..settings import override, setting
 from ..trainers import Pix2Pix

@@ -38,7 +38,7 @@ from ..callbacks import ImageGridCallback
 from ..errors import Pix2GanError
 from ..imaging import tile_batch, to_uint8, write_image
 from ..saving import load_model, save_run
-from ..settings import as_dict, build, names, setting, specs, validate
+from ..settings import as_dict, build, setting, specs, validate
 from ..training import fit_gan, run_dir_for
 
 logger = logging.getLogger("pix2gan")
@@ -338,9 +338,10 @@ def card_settings(card: dict, recipe_type: type) -> dict:
     a whole give what they hold (top-level keys, or a ``recipe`` dict) for the known names."""
     if "settings" in card:
         return dict(card["settings"])
-    known = set(names(recipe_type))
+    known = {s.name: s for s in specs(recipe_type)}
     legacy = {**card, **(card.get("recipe") if isinstance(card.get("recipe"), dict) else {})}
-    return {k: v for k, v in legacy.items() if k in known}
+    # old cards wrote None for "no value" where settings now name it ("none"): keep the default then
+    return {k: v for k, v in legacy.items() if k in known and (v is not None or known[k].optional)}
 
 
 def describe(recipe: Recipe) -> list[dict[str, Any]]:

@@ -1,0 +1,122 @@
+"""Small building blocks shared by every builder (pix2pix tutorial style).
+
+Each block takes a Keras tensor and returns one, so builders read as a list of blocks. Blocks
+use standard Keras layers only, so saved models load in plain Keras without pix2gan.
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+def gan_init() -> keras.initializers.Initializer:
+    """N(0, 0.02) weights, as in DCGAN and pix2pix."""
+    return keras.initializers.RandomNormal(0.0, 0.02)
+
+
+def norm_layer(kind: str | None, name: str | None = None) -> layers.Layer | None:
+    """Return a normalisation layer: 'batch', 'instance' (GroupNorm with one group per channel) or None."""
+    if kind in (None, "none"):
+        return None
+    if kind == "batch":
+        # momentum 0.9 = PyTorch's 0.1: Keras's default 0.99 makes the moving averages lag so far
+        # behind a GAN's short runs that training=False inference is much worse than it need be.
+        return layers.BatchNormalization(momentum=0.9, name=name)
+    if kind == "instance":
+        return layers.GroupNormalization(groups=-1, name=name)
+    raise ValueError(f"unknown norm {kind!r}: use 'batch', 'instance' or 'none'")
+
+
+def _apply_norm(x, kind, name):
+    layer = norm_layer(kind, None if name is None else name + "_norm")
+    return x if layer is None else layer(x)
+
+
+def downsample(x, filters: int, size: int = 4, norm: str | None = "batch", name: str | None = None):
+    """Conv(stride 2) -> norm -> LeakyReLU(0.2): halves the spatial size."""
+    x = layers.Conv2D(filters, size, strides=2, padding="same", kernel_initializer=gan_init(),
+                      use_bias=norm in (None, "none"), name=None if name is None else name + "_conv")(x)
+    x = _apply_norm(x, norm, name)
+    return layers.LeakyReLU(0.2, name=None if name is None else name + "_act")(x)
+
+
+def upsample(x, filters: int, size: int = 4, norm: str | None = "batch", dropout: float = 0.0,
+             mode: str = "transpose", name: str | None = None):
+    """Double the spatial size -> norm -> dropout -> ReLU.
+
+    ``mode='transpose'`` uses a stride-2 Conv2DTranspose (the paper); ``mode='resize'`` uses
+    nearest UpSampling2D followed by a Conv2D, which avoids checkerboard artefacts.
+    """
+    n = (lambda s: None) if name is None else (lambda s: f"{name}_{s}")
+    if mode == "transpose":
+        x = layers.Conv2DTranspose(filters, size, strides=2, padding="same", kernel_initializer=gan_init(),
+                                   use_bias=norm in (None, "none"), name=n("convT"))(x)
+    elif mode == "resize":
+        x = layers.UpSampling2D(2, name=n("up"))(x)
+        x = layers.Conv2D(filters, size, padding="same", kernel_initializer=gan_init(),
+                          use_bias=norm in (None, "none"), name=n("conv"))(x)
+    else:
+        raise ValueError(f"unknown upsampling {mode!r}: use 'transpose' or 'resize'")
+    x = _apply_norm(x, norm, name)
+    if dropout:
+        x = layers.Dropout(dropout, name=n("dropout"))(x)
+    return layers.ReLU(name=n("act"))(x)
+
+
+def double_conv(x, filters: int, norm: str | None = "batch", activation: str = "relu", name: str | None = None):
+    """Two 3x3 same-padded convs, each followed by norm and activation (the classic U-Net block)."""
+    for i in (1, 2):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=norm in (None, "none"),
+                          name=None if name is None else f"{name}_conv{i}")(x)
+        x = _apply_norm(x, norm, None if name is None else f"{name}_{i}")
+        x = layers.Activation(activation, name=None if name is None else f"{name}_act{i}")(x)
+    return x
+
+
+def residual_block(x, filters: int, strides: int = 1, norm: str | None = "batch", name: str | None = None):
+    """ResNet basic block: two 3x3 convs plus a (projected where the shape changes) shortcut."""
+    n = (lambda s: None) if name is None else (lambda s: f"{name}_{s}")
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=n("proj"))(x)
+        shortcut = _apply_norm(shortcut, norm, n("proj"))
+    y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=n("conv1"))(x)
+    y = _apply_norm(y, norm, n("1"))
+    y = layers.ReLU(name=n("act1"))(y)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=n("conv2"))(y)
+    y = _apply_norm(y, norm, n("2"))
+    y = layers.Add(name=n("add"))([shortcut, y])
+    return layers.ReLU(name=n("out"))(y)
+
+
+def reflection_pad(x, pad: int, name: str | None = None):
+    """Reflection-pad the two spatial axes of an NHWC tensor by ``pad`` on every side.
+
+    Equals ``tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")``: the border
+    row/column itself is not repeated. Built from ``Cropping2D`` (one layer per mirrored row or
+    column) and ``Concatenate`` only, rather than a Lambda or custom layer, so a saved model loads
+    in plain Keras. Needs static spatial sides larger than ``pad``.
+    """
+    pad = int(pad)
+    if pad < 0:
+        raise ValueError(f"reflection padding must be >= 0, got {pad}")
+    if pad == 0:
+        return x
+    h, w = x.shape[1], x.shape[2]
+    if h is None or w is None or pad >= h or pad >= w:
+        raise ValueError(f"reflection padding {pad} needs static sides larger than {pad}, got {h}x{w}")
+    n = (lambda s: None) if name is None else (lambda s: f"{name}_{s}")
+
+    def row(t, i, label):
+        return layers.Cropping2D(((i, h - 1 - i), (0, 0)), name=n(label))(t)
+
+    def col(t, j, label):
+        return layers.Cropping2D(((0, 0), (j, w - 1 - j)), name=n(label))(t)
+
+    # Mirror rows pad..1 above and h-2..h-1-pad below (the edge row is not repeated), then columns.
+    top = [row(x, i, f"top{i}") for i in range(pad, 0, -1)]
+    bottom = [row(x, h - 1 - i, f"bottom{i}") for i in range(1, pad + 1)]
+    x = layers.Concatenate(axis=1, name=n("rows"))([*top, x, *bottom])
+    left = [col(x, j, f"left{j}") for j in range(pad, 0, -1)]
+    right = [col(x, w - 1 - j, f"right{j}") for j in range(1, pad + 1)]
+    return layers.Concatenate(axis=2, name=n("cols"))([*left, x, *right])

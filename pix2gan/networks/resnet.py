@@ -1,0 +1,100 @@
+"""ResNet networks: the CycleGAN/Johnson ResNet generator and the cloud-removal ResNet discriminator."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+from ..errors import Pix2GanError
+from .blocks import gan_init, norm_layer, reflection_pad, residual_block
+
+
+def _norm_act(x, norm: str | None, name: str, act: bool = True):
+    """Optional norm layer ``{name}_norm`` then, with ``act``, a ReLU ``{name}_act``."""
+    layer = norm_layer(norm, name=f"{name}_norm")
+    x = x if layer is None else layer(x)
+    return layers.ReLU(name=f"{name}_act")(x) if act else x
+
+
+def build_resnet_generator(input_shape: Sequence[int] = (256, 256, 3), output_channels: int | None = None,
+                           filters: int = 64, n_blocks: int = 9, norm: str = "instance",
+                           name: str = "resnet_generator") -> keras.Model:
+    """The CycleGAN / Johnson et al. ResNet generator (outputs in [-1, 1]).
+
+    c7s1-64 (reflection pad 3, 7x7 conv, norm, ReLU); d128, d256 (3x3 stride-2 convs, norm, ReLU);
+    ``n_blocks`` residual blocks at 256 filters (reflection pad 1, 3x3 conv, norm, ReLU, reflection
+    pad 1, 3x3 conv, norm, plus the identity); u128, u64 (3x3 stride-2 transposed convs, norm,
+    ReLU); c7s1-``output_channels`` (reflection pad 3, 7x7 conv) and a float32 tanh. Widths scale
+    with ``filters``. About 11.4M parameters at 256x256x3 with the defaults.
+
+    Reflection padding is built from standard layers (see :func:`reflection_pad`), so the model
+    needs static sides, which must be multiples of 4 and at least 8.
+    """
+    if len(input_shape) != 3:
+        raise Pix2GanError(f"input shape {tuple(input_shape)} is not (height, width, channels)")
+    if any(v is None for v in input_shape):
+        raise Pix2GanError(f"input shape {tuple(input_shape)} has an unknown side: the ResNet generator's "
+                           "reflection padding needs a fixed (height, width, channels)")
+    h, w, c = (int(v) for v in input_shape)
+    for side in (h, w):
+        if side < 8 or side % 4:
+            raise Pix2GanError(f"image size {h}x{w} is not supported by the ResNet generator: it downsamples twice, "
+                               "so sides must be multiples of 4 from 8 up (e.g. 128 or 256)")
+    if c < 1:
+        raise Pix2GanError(f"{c} image channels are not supported: use at least 1 channel")
+    output_channels = output_channels or c
+    use_bias = norm in (None, "none")
+
+    inputs = keras.Input((h, w, c), name="input_image")
+    x = reflection_pad(inputs, 3, name="c7s1_pad")
+    x = layers.Conv2D(filters, 7, kernel_initializer=gan_init(), use_bias=use_bias, name="c7s1_conv")(x)
+    x = _norm_act(x, norm, "c7s1")
+    for i, f in enumerate((filters * 2, filters * 4)):
+        x = layers.Conv2D(f, 3, strides=2, padding="same", kernel_initializer=gan_init(), use_bias=use_bias,
+                          name=f"down{i + 1}_conv")(x)
+        x = _norm_act(x, norm, f"down{i + 1}")
+    for b in range(1, n_blocks + 1):
+        block = f"res{b}"
+        y = reflection_pad(x, 1, name=f"{block}_pad1")
+        y = layers.Conv2D(filters * 4, 3, kernel_initializer=gan_init(), use_bias=use_bias, name=f"{block}_conv1")(y)
+        y = _norm_act(y, norm, f"{block}_1")
+        y = reflection_pad(y, 1, name=f"{block}_pad2")
+        y = layers.Conv2D(filters * 4, 3, kernel_initializer=gan_init(), use_bias=use_bias, name=f"{block}_conv2")(y)
+        y = _norm_act(y, norm, f"{block}_2", act=False)
+        # No ReLU after the sum, as in CycleGAN's ResnetBlock.
+        x = layers.Add(name=f"{block}_add")([x, y])
+    for i, f in enumerate((filters * 2, filters)):
+        x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", kernel_initializer=gan_init(), use_bias=use_bias,
+                                   name=f"up{i + 1}_convT")(x)
+        x = _norm_act(x, norm, f"up{i + 1}")
+    x = reflection_pad(x, 3, name="output_pad")
+    x = layers.Conv2D(output_channels, 7, kernel_initializer=gan_init(), name="output_conv")(x)
+    # tanh in float32 even under a mixed-precision policy, so outputs stay exact.
+    outputs = layers.Activation("tanh", dtype="float32", name="output_image")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_resnet_discriminator(input_shape: Sequence[int] = (64, 64, 3), stem_filters: int = 16,
+                               stages: Sequence[int] = (3, 4, 6, 3), widths: Sequence[int] = (16, 32, 128, 256),
+                               norm: str = "batch", name: str = "resnet_discriminator") -> keras.Model:
+    """The cloud-removal reference's unconditional ResNet discriminator: one logit per image.
+
+    Stem: 7x7 stride-2 conv (``stem_filters``), norm, ReLU, 3x3 stride-2 max-pool; then residual
+    stages of ``stages`` basic blocks at ``widths`` filters (the first block of every stage
+    after the first has stride 2), global average pooling and a dense logit. About 5.04M
+    parameters at the defaults.
+    """
+    inputs = keras.Input(tuple(input_shape), name="image")
+    x = layers.Conv2D(stem_filters, 7, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
+    bn = norm_layer(norm, name="stem_norm")
+    x = bn(x) if bn is not None else x
+    x = layers.ReLU(name="stem_act")(x)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+    for s, (blocks, filters) in enumerate(zip(stages, widths)):
+        for b in range(blocks):
+            x = residual_block(x, filters, strides=2 if (s and not b) else 1, norm=norm,
+                               name=f"stage{s + 1}_block{b + 1}")
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    logits = layers.Dense(1, dtype="float32", name="logit")(x)
+    return keras.Model(inputs, logits, name=name)
