@@ -117,7 +117,7 @@ def tiling(args) -> None:
         subprocess.run(cmd, check=True)
         return
     import keras  # noqa: F401
-    from pix2gan.generators import build_reference_unet
+    from pix2gan.networks import build_reference_unet
     from pix2gan.tiling import remove_clouds
     widths = tuple(int(w) for w in args.unet_widths.split(","))
     model = build_reference_unet((None, None, 3), widths=widths, head="residual")

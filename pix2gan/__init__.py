@@ -7,10 +7,9 @@ __version__ = "0.1.0"
 
 from . import zoo  # noqa: E402
 from .composite import build_adversarial_model  # noqa: E402
-from .discriminators import build_patchgan_discriminator  # noqa: E402
 from .errors import Pix2GanError  # noqa: E402
-from .generators import build_unet_generator  # noqa: E402
 from .layers import MinibatchDiscrimination  # noqa: E402
+from .networks import build_patchgan_discriminator, build_unet_generator  # noqa: E402
 from .trainers import GANTrainer, Pix2Pix  # noqa: E402
 
 __all__ = ["build_adversarial_model", "build_patchgan_discriminator", "build_unet_generator",

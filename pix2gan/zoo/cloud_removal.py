@@ -46,11 +46,10 @@ from ..data.clouds import CLOUD_KINDS, cloud_pairs_dataset
 from ..data.common import take_samples
 from ..data.eurosat import CLASSES, check_classes, download_eurosat, load_eurosat, verify_eurosat
 from ..data.synthetic import synthetic_satellite_tiles
-from ..discriminators import build_resnet_discriminator
 from ..errors import Pix2GanError
 from ..evaluation import grouped_table, output_value_range, per_image_scores
-from ..generators import UNET_HEADS, build_reference_unet
 from ..imaging import make_grid, to_uint8, write_image
+from ..networks import UNET_HEADS, build_reference_unet, build_resnet_discriminator
 from ..settings import override, setting
 from ..trainers import Pix2Pix
 from .recipe import DATASETS, Data, DataOptions, Recipe, Source

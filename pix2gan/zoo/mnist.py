@@ -32,11 +32,10 @@ from ..data.mnist import (
     read_mnist,
     resolve_mnist,
 )
-from ..discriminators import build_dcgan_discriminator, build_mlp_discriminator
 from ..errors import Pix2GanError
-from ..generators import build_dcgan_generator, build_mlp_generator
 from ..imaging import tile_batch, to_uint8
 from ..losses import ADVERSARIAL_LOSSES
+from ..networks import build_dcgan_discriminator, build_dcgan_generator, build_mlp_discriminator, build_mlp_generator
 from ..settings import override, setting
 from ..trainers import LatentGAN
 from ..trainers.latent import is_conditional, sample_generator, sample_noise

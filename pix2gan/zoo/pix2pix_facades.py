@@ -21,11 +21,10 @@ from ..data.facades import (
     read_facades_h5,
     synthetic_facades_dataset,
 )
-from ..discriminators import build_patchgan_discriminator
 from ..errors import Pix2GanError
 from ..evaluation import evaluate_generator
-from ..generators import build_unet_generator, check_image_shape
 from ..imaging import make_grid, to_uint8
+from ..networks import build_patchgan_discriminator, build_unet_generator, check_image_shape
 from ..settings import override, setting
 from ..trainers import Pix2Pix
 from ..trainers.pix2pix import EVAL_MODES
