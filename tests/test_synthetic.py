@@ -1,8 +1,11 @@
 """The built-in synthetic sets that commands fall back to on a machine without data."""
+import logging
+
 import numpy as np
 
+from pix2gan import zoo
 from pix2gan.data.eurosat import CLASSES
-from pix2gan.data.mnist import SYNTHETIC, read_mnist, resolve_mnist
+from pix2gan.data.mnist import SYNTHETIC, read_mnist
 from pix2gan.data.synthetic import synthetic_digits, synthetic_satellite_tiles
 
 
@@ -26,12 +29,13 @@ def test_synthetic_tiles_have_every_class_and_differ_by_class():
     np.testing.assert_array_equal(tiles, synthetic_satellite_tiles(4, seed=1)[0])
 
 
-def test_mnist_falls_back_to_synthetic_digits(tmp_path, monkeypatch, capsys):
+def test_mnist_falls_back_to_synthetic_digits(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    import pix2gan.data.mnist as mnist
-    monkeypatch.setattr(mnist, "KERAS_CACHE", str(tmp_path / "none.npz"))
-    assert resolve_mnist() == SYNTHETIC
-    assert "synthetic digits" in capsys.readouterr().err
+    recipe = zoo.get("gan-mnist")
+    with caplog.at_level(logging.WARNING, logger="pix2gan"):
+        source = recipe.resolve_source(None, recipe.options("train", {}))
+    assert source.kind == "synthetic" and "no mnist data found in datasets/mnist" in caplog.text
+    data = recipe.load_data(source, recipe.options("train", {"train_limit": 200}), None, 0)
+    assert data.description.startswith("synthetic digits") and data.train_size == 200
     images, labels = read_mnist(SYNTHETIC, "test")
     assert images.shape[1:] == (28, 28) and len(images) == len(labels)

@@ -1,9 +1,9 @@
 """MNIST: the four official idx ``.gz`` files, Keras's ``mnist.npz``, an .h5 export, tf.data pipelines.
 
-Sources, in the order :func:`resolve_mnist` tries them: an ``.h5`` file written by
-:func:`write_mnist_h5`; a folder holding the idx files (``.gz`` or uncompressed) or ``mnist.npz``;
-a download of ``mnist.npz`` through ``keras.utils.get_file`` checked against Keras's sha256;
-``datasets/mnist``; the Keras cache (``~/.keras/datasets/mnist.npz``).
+Sources (:func:`resolve_mnist`): an ``.h5`` file written by :func:`write_mnist_h5`, ``mnist.npz``,
+or a folder holding the idx files (``.gz`` or uncompressed) or ``mnist.npz``; a download of
+``mnist.npz`` through ``keras.utils.get_file`` is checked against Keras's sha256. Which source
+a zoo entry uses (``datasets/mnist`` when none is given) is decided by the recipe.
 
 Every reader validates what it reads and raises :class:`Pix2GanError` naming the file, the bad
 value and the fix: truncated or corrupt gzip streams, wrong idx magic numbers, headers that
@@ -45,7 +45,6 @@ DEFAULT_DIR = os.path.join("datasets", "mnist")
 # The source name of the built-in synthetic digits (used when no MNIST is found): split -> (count, seed).
 SYNTHETIC = "synthetic"
 SYNTHETIC_SIZES = {"train": (20000, 0), "test": (4000, 1)}
-KERAS_CACHE = os.path.join(os.path.expanduser("~"), ".keras", "datasets", NPZ_NAME)
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)
 VALUE_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
@@ -212,29 +211,19 @@ def read_mnist_h5(path: str, split: str = "train") -> tuple[np.ndarray, np.ndarr
     return check_mnist_arrays(images, labels, f"MNIST {split} in {path}")
 
 
-def resolve_mnist(data_dir: str | None = None, h5: str | None = None, download: bool = False) -> str:
-    """Where MNIST comes from: an .h5 file, a folder (idx files or mnist.npz) or an mnist.npz path."""
-    if h5:
-        return h5
-    if data_dir:
-        if os.path.isfile(data_dir):
-            return data_dir
-        if not os.path.isdir(data_dir):
-            raise Pix2GanError(f"MNIST folder {data_dir} does not exist: {DATA_FIX}")
-        if has_idx_files(data_dir):
-            return data_dir
-        if os.path.isfile(os.path.join(data_dir, NPZ_NAME)):
-            return os.path.join(data_dir, NPZ_NAME)
-        raise Pix2GanError(f"MNIST folder {data_dir} holds neither the four idx files "
-                           f"({', '.join(s + '.gz' for v in IDX_FILES.values() for s in v)}) nor {NPZ_NAME}: {DATA_FIX}")
-    if download:
-        return download_mnist_npz()
-    for candidate in (DEFAULT_DIR, os.path.join(DEFAULT_DIR, NPZ_NAME), KERAS_CACHE):
-        if (os.path.isdir(candidate) and has_idx_files(candidate)) or os.path.isfile(candidate):
-            return candidate
-    logger.warning(f"note: no MNIST data found in {DEFAULT_DIR}/ or {KERAS_CACHE} (pass --data-dir DIR, or --download "
-          "when online); using the built-in synthetic digits instead")
-    return SYNTHETIC
+def resolve_mnist(path: str) -> str:
+    """The MNIST source at ``path``: an .h5 or .npz file as it is, a folder with the idx files, or
+    the ``mnist.npz`` inside a folder."""
+    if os.path.isfile(path):
+        return path
+    if not os.path.isdir(path):
+        raise Pix2GanError(f"MNIST folder {path} does not exist: {DATA_FIX}")
+    if has_idx_files(path):
+        return path
+    if os.path.isfile(os.path.join(path, NPZ_NAME)):
+        return os.path.join(path, NPZ_NAME)
+    raise Pix2GanError(f"MNIST folder {path} holds neither the four idx files "
+                       f"({', '.join(s + '.gz' for v in IDX_FILES.values() for s in v)}) nor {NPZ_NAME}: {DATA_FIX}")
 
 
 def read_mnist(source: str, split: str = "train") -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,6 @@ from ..callbacks import ScalarLogger
 from ..classifier import CLASSIFIER_PATH, MnistJudge, load_or_train_classifier
 from ..data.mnist import (
     IMAGE_SHAPE,
-    KERAS_CACHE,
     NPZ_NAME,
     NUM_CLASSES,
     SYNTHETIC,
@@ -144,7 +143,7 @@ class MnistGAN(Recipe):
 
     def default_locations(self) -> list[str]:
         folder = os.path.join("datasets", self.dataset)
-        return [folder, os.path.join(folder, NPZ_NAME), KERAS_CACHE]
+        return [folder, os.path.join(folder, NPZ_NAME)]
 
     def holds_data(self, path: str) -> bool:
         return os.path.isfile(path) or has_idx_files(path)
