@@ -128,7 +128,7 @@ def test_unknown_data_options_are_refused_before_any_work(tmp_path):
 def test_train_returns_a_run_and_the_card_round_trips(tmp_path, caplog):
     """The acceptance flow on the built-in data, with every setting away from its default."""
     settings = dict(image_size=32, filters=4, epochs=1, batch_size=2, direction="AtoB", upsampling="resize",
-                    minibatch_discrimination=True, eval_mode="inference", l1_weight=50.0)
+                    minibatch_discrimination=True, eval_mode="inference", l1_weight=50.0, ema_decay=0.5)
     recipe = zoo.get("pix2pix-facades", **settings)
     assert all(getattr(recipe, k) != s.default for k, s in {s.name: s for s in specs(recipe)}.items())
     with caplog.at_level(logging.INFO, logger="pix2gan"):

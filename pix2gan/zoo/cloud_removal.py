@@ -242,7 +242,7 @@ class CloudRemoval(Recipe):
         return lambda trainer: restoration_grid(np.asarray(trainer.generate(cloudy)), cloudy, clear)
 
     def final_metrics(self, trainer, data, history, options, run_dir, seed) -> dict:
-        report = cloud_report(trainer.generator, data.extra["images"], data.extra["labels"], seed, run_dir,
+        report = cloud_report(trainer.inference_generator, data.extra["images"], data.extra["labels"], seed, run_dir,
                               self.clouds)
         per_bin = {f"test_{who}_psnr_alpha_{row['alpha']}": row[f"{who}_psnr"]
                    for row in report["alpha_rows"][:-1] for who in ("model", "input")}

@@ -73,6 +73,8 @@ class Pix2PixFacades(Recipe):
         uses=("train", "evaluate"))
     l1_weight: float = setting(100.0, "lambda, the weight of the L1 term", min=0.0)
     filters: int = setting(64, "base filters of G and D", min=1)
+    ema_decay: float = setting(0.0, "exponential moving average of G's weights, which is then what is validated "
+                                    "and saved (0: off)", min=0.0, below=1.0)
 
     def check(self) -> None:
         check_image_shape((self.image_size, self.image_size, 3))
@@ -117,7 +119,8 @@ class Pix2PixFacades(Recipe):
     def build_trainer(self, total_steps: int, seed: int, jit_compile: bool) -> keras.Model:
         generator, discriminator = build_pix2pix(self.image_size, self.filters, self.upsampling,
                                                  self.minibatch_discrimination)
-        trainer = Pix2Pix(generator, discriminator, l1_weight=self.l1_weight, eval_mode=self.eval_mode)
+        trainer = Pix2Pix(generator, discriminator, l1_weight=self.l1_weight, eval_mode=self.eval_mode,
+                          ema_decay=self.ema_decay)
         trainer.compile(jit_compile=jit_compile)
         return trainer
 
@@ -132,7 +135,7 @@ class Pix2PixFacades(Recipe):
     def final_metrics(self, trainer, data, history, options, run_dir, seed) -> dict:
         metrics = {}
         for mode in EVAL_MODES:
-            scores = evaluate_generator(trainer.generator, data.val, mode=mode, steps=data.val_steps)
+            scores = evaluate_generator(trainer.inference_generator, data.val, mode=mode, steps=data.val_steps)
             metrics.update({f"val_{k}_{mode}": v for k, v in scores.items() if k != "images"})
         return metrics
 
