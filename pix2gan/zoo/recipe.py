@@ -26,7 +26,7 @@ import logging
 import os
 import platform
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Callable, ClassVar
 
 import h5py
 import keras
@@ -343,8 +343,3 @@ def card_settings(card: dict, recipe_type: type) -> dict:
     # old cards wrote None for "no value" where settings now name it ("none"): keep the default then
     return {k: v for k, v in legacy.items() if k in known and (v is not None or known[k].optional)}
 
-
-def describe(recipe: Recipe) -> list[dict[str, Any]]:
-    """Each setting of ``recipe`` with its value, type, default and help (for docs and cards)."""
-    return [{"name": s.name, "value": getattr(recipe, s.name), "type": s.describe_type(), "default": s.default,
-             "help": s.help} for s in specs(recipe)]
