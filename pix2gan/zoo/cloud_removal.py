@@ -10,23 +10,8 @@ training batch, fixed seeded clouds for the test split), all in [0, 1].
   (the right answer under thin clouds) and cannot shift colours; G's learning rate warms up to 4e-4
   in 10 steps and decays to zero along a cosine over the whole run, and the loss adds 4 x minus the
   mean per-image PSNR (``psnr_weight=4``) to BCE + 100 * L1, which weighs nearly clear tiles as much
-  as badly clouded ones. Measured at 100 steps x 16 (bench/clouds.py, 1200/300 tiles; cloudy input
-  19.24 dB, 31.73 dB at opacity < 0.25): reference 17.23 dB; free residual head 22.8; veil head
-  24.08 (29.45 at opacity < 0.25); veil + PSNR term (weight 1) 24.06 (30.24); an explicit
-  opacity/cloud-map inversion ``x + a/(1-a) (x - c)`` learned far slower (19.9-21.2) and was
-  dropped. At the issue's calibration budget (188 steps x 64, 6000/1500 tiles): cloudy input 18.55
-  dB (30.30 / 18.40 / 13.74 / 10.83 by opacity quarter), reference 20.59, plus with a constant G lr
-  2e-4 26.77 (34.67 / 27.96 / 23.84 / 19.93): better than doing nothing in every opacity bin.
-  Variants there: PSNR weight 1: 26.26; weight 1 with G lr 3e-4: 26.19, 5e-4: 24.17; weight 1 for
-  twice the steps (376 x 64): 27.18. Against 26.67 for this recipe in the same harness (runs of one
-  seed differ by about 0.1 dB: threaded CPU kernels are not deterministic): G lr cosine-decayed from
-  4e-4: 26.83; the adversarial term at a tenth (L1 1000, PSNR 40): 26.82; PSNR weight 16: 26.73; a
-  gain head ``y = exp(g) (x - v)``: 26.17, and the same with the opacity and the veil supervised
-  directly from the known blend (weight 100): 25.06 (the opacity stays hard to read off a tile in
-  188 steps, and a wrong gain amplifies the veil's errors). At four times the calibration budget
-  (752 steps x 64) the reference scores 24.33 dB, this recipe with a constant G lr 2e-4 28.42 (37.61
-  / 29.94 / 25.26 / 20.11), and with the cosine schedule from 4e-4 (the recipe now) 28.89 (37.67 /
-  30.36 / 25.86 / 20.93): +10.3 dB over the cloudy input.
+  as badly clouded ones. The variants measured on the way to this recipe are listed in
+  ``bench/clouds.py``.
 
 Evaluation reports PSNR, SSIM and L1 of the restored tiles and of the cloudy input (the
 do-nothing baseline) per class and per opacity bin, as Markdown tables, TensorBoard scalars and
