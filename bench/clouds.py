@@ -35,6 +35,10 @@ Measured on 2 CPU cores (other benchmarks running beside some parts):
   | plus with a constant G lr 2e-4 | 28.42 | 0.8302 | 0.0436 | 37.61 | 29.94 | 25.26 | 20.11 | 1529 |
   | cloud-removal-eurosat-plus | 28.90 | 0.8246 | 0.0396 | 37.76 | 30.35 | 25.84 | 20.91 | 1771 |
 
+- ``--part quality --recipes cloud-removal-eurosat-plus --steps 188 --batch-size 64 --per-class 750``
+  after the recipe contract (training through ``pix2gan.zoo.get(...).train``, same initial weights as
+  before, checked): cloudy input 18.55 (30.30 / 18.40 / 13.74 / 10.83), plus 26.71 dB, SSIM 0.8159
+  (34.60 / 27.91 / 23.81 / 19.84), 414 s.
 - Variants of the plus recipe (moved here from the entry's docstring): Measured at 100 steps x 16
   (bench/clouds.py, 1200/300 tiles; cloudy input 19.24 dB, 31.73 dB at opacity < 0.25): reference
   17.23 dB; free residual head 22.8; veil head 24.08 (29.45 at opacity < 0.25); veil + PSNR term
