@@ -101,9 +101,8 @@ def entry_parser(command: str, entry: str) -> tuple[argparse.ArgumentParser, dic
     parser = _EntryParser(prog=f"pix2gan {command} {entry}", description=cls.summary)
     groups: dict[str, list[str]] = {"recipe": [], "run": [], "options": [], "command": []}
     if command == "train":
-        recipe_specs = specs(cls)
-        sections = (("run", "run", specs(RunOptions)), ("recipe", "recipe settings", recipe_specs),
-                    ("options", "data and measurement options", [s for s in specs(cls.Options) if "train" in s.uses]))
+        sections = (("run", "run", specs(RunOptions)), ("recipe", "recipe settings", specs(cls)),
+                    ("options", "data and measurement options", specs(cls.Options, "train")))
     elif command == "evaluate":
         parser.add_argument("--weights", required=True, help="saved generator (.h5 or .keras)")
         parser.add_argument("--data-dir", dest="data_dir", help="folder with the data set (default: datasets/<data "
@@ -111,8 +110,8 @@ def entry_parser(command: str, entry: str) -> tuple[argparse.ArgumentParser, dic
         parser.add_argument("--split", default="test", choices=cls.splits, help="split to score (default test)")
         parser.add_argument("--seed", type=int, default=0, help="split / noise seed (default 0)")
         groups["command"] += ["weights", "data_dir", "split", "seed"]
-        sections = (("recipe", "settings that change the evaluation", [s for s in specs(cls) if "evaluate" in s.uses]),
-                    ("options", "data options", [s for s in specs(cls.Options) if "evaluate" in s.uses]))
+        sections = (("recipe", "settings that change the evaluation", specs(cls, "evaluate")),
+                    ("options", "data options", specs(cls.Options, "evaluate")))
     else:
         parser.add_argument("--weights", required=True, help="saved generator (.h5 or .keras)")
         parser.add_argument("--n", type=int, default=64, help="number of samples (default 64)")

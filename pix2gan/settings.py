@@ -81,8 +81,9 @@ def _unwrap(hint) -> tuple[type, type | None, bool, tuple | None]:
     raise TypeError(f"unsupported setting type {hint}")
 
 
-def specs(cls) -> list[Spec]:
-    """Every field of dataclass ``cls`` (class or instance) as a :class:`Spec`, in field order."""
+def specs(cls, use: str | None = None) -> list[Spec]:
+    """Every field of dataclass ``cls`` (class or instance) as a :class:`Spec`, in field order;
+    with ``use``, only those that matter to that command ('train', 'evaluate', ...)."""
     cls = cls if isinstance(cls, type) else type(cls)
     hints = typing.get_type_hints(cls)
     out = []
@@ -93,7 +94,7 @@ def specs(cls) -> list[Spec]:
         out.append(Spec(f.name, kind, item, optional, f.default, meta.get("help", ""),
                         meta.get("choices") or literal, meta.get("min"), meta.get("max"), meta.get("below"),
                         flag, meta.get("negative"), meta.get("uses", ("train",))))
-    return out
+    return out if use is None else [s for s in out if use in s.uses]
 
 
 def names(cls) -> list[str]:

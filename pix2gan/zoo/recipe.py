@@ -149,7 +149,7 @@ class Recipe:
 
     def options(self, use: str, values: dict):
         """This entry's :attr:`Options` for command ``use`` ('train' or 'evaluate') from ``values``."""
-        valid = [s.name for s in specs(self.Options) if use in s.uses]
+        valid = [s.name for s in specs(self.Options, use)]
         unknown = sorted(set(values) - set(valid))
         if unknown:
             raise Pix2GanError(f"unknown {use} option(s) {', '.join(unknown)} for {self.name}: valid ones are "
@@ -243,7 +243,8 @@ class Recipe:
         resumes."""
         changes = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v is not None}
         recipe = self.replace(**changes) if changes else self
-        run = RunOptions(data_dir, steps_per_epoch, logdir, out, run_name or self.name, seed, jit_compile, verbose)
+        run = RunOptions(data_dir=data_dir, steps_per_epoch=steps_per_epoch, logdir=logdir, out=out,
+                         run_name=run_name or self.name, seed=seed, jit_compile=jit_compile, verbose=verbose)
         return recipe._train(run, recipe.options("train", data_options))
 
     def _train(self, run: RunOptions, options) -> Run:
@@ -281,7 +282,7 @@ class Recipe:
         :attr:`Options` for evaluate, plus recipe settings marked for evaluation (for example the
         test-time mode or the cloud kind). Evaluation trains nothing and writes nothing unless an
         option asks for it."""
-        evaluation_settings = [s.name for s in specs(self) if "evaluate" in s.uses]
+        evaluation_settings = [s.name for s in specs(self, "evaluate")]
         changes = {k: options.pop(k) for k in list(options) if k in evaluation_settings}
         recipe = self.replace(**changes) if changes else self
         if split not in self.splits:
