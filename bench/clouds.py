@@ -103,16 +103,38 @@ def synthesis(args) -> None:
         print(f"| {label} | {n} | {rate:.1f} | {rate / ref_rate:.0f}x | {diff:.1e} |")
 
 
+def scene_check(generator, test_x, seed: int) -> dict:
+    """A 512x512 scene (an 8x8 mosaic of test tiles) under shadow-casting cumulus drawn at scene
+    scale: PSNR of the output (whole, and in 64- and 256-pixel tiles) and of the cloudy input,
+    and the largest tiled-vs-whole difference 32 px or more from the border."""
+    from pix2gan.data.clouds import synthesize_clouds
+    from pix2gan.tiling import remove_clouds
+    tiles = test_x[:64].astype(np.float32) / 255.0
+    clear = tiles.reshape(8, 8, 64, 64, 3).transpose(0, 2, 1, 3, 4).reshape(1, 512, 512, 3)
+    cloudy = synthesize_clouds(clear, [seed, 4242], "shadow")[0].numpy()
+    whole = np.asarray(generator(cloudy, training=False))[0]
+
+    def psnr(a):
+        return float(10 * np.log10(1.0 / np.mean((np.clip(a, 0, 1) - clear[0]) ** 2)))
+    out = {"input": psnr(cloudy[0]), "whole": psnr(whole)}
+    for tile, overlap in ((64, 32), (256, 128)):
+        tiled = remove_clouds(cloudy[0], generator, tile=tile, overlap=overlap, verbose=False)
+        out[f"tiles {tile}"] = psnr(tiled)
+        out[f"max diff {tile}"] = float(np.abs(tiled - whole)[32:-32, 32:-32].max())
+    return out
+
+
 def quality(args) -> None:
     from pix2gan import zoo
     from pix2gan.data.eurosat import load_eurosat
-    from pix2gan.zoo.cloud_removal import ALPHA_BINS
+    from pix2gan.saving import load_model
+    from pix2gan.zoo.cloud_removal import ALPHA_BINS, CLEAR_SCALES, REPORT_KINDS
     options = dict(test_fraction=0.2, max_per_class=args.per_class)  # the same class-balanced split for training
     data = load_eurosat(args.data_dir, seed=args.seed, **options)
     (train_x, _), (test_x, test_y) = data["train"], data["test"]
     print(f"\n## quality: {len(train_x)} train / {len(test_x)} test tiles (class-balanced), "
           f"{args.steps} steps at batch {args.batch_size}, same seed\n", flush=True)
-    metrics, times = {}, {}
+    metrics, times, scenes = {}, {}, {}
     for recipe in args.recipes:
         t = time.perf_counter()
         run = zoo.get(recipe).train(args.data_dir, epochs=1, steps_per_epoch=args.steps, batch_size=args.batch_size,
@@ -120,8 +142,10 @@ def quality(args) -> None:
                                     run_name=f"{recipe}-{int(time.time())}", verbose=0, **options)
         times[recipe] = time.perf_counter() - t
         metrics[recipe] = run.metrics  # scored on the same cloudy test tiles for every recipe
+        scenes[recipe] = scene_check(load_model(run.generator_path), test_x, args.seed)
     first = metrics[args.recipes[0]]
     rows = [("cloudy input", first, "input")] + [(r, metrics[r], "model") for r in args.recipes]
+    print("grey Perlin clouds (the reference's):\n")
     print("| method | PSNR | SSIM | L1 | " + " | ".join(f"PSNR a {b}" for b in ALPHA_BINS) + " | train s |")
     print("|---|---:|---:|---:|" + "---:|" * len(ALPHA_BINS) + "---:|")
     for label, m, who in rows:
@@ -129,6 +153,27 @@ def quality(args) -> None:
         secs = f"{times[label]:.0f}" if label in times else "-"
         print(f"| {label} | {m[f'test_{who}_psnr']:.2f} | {m[f'test_{who}_ssim']:.4f} | {m[f'test_{who}_l1']:.4f} | "
               f"{bins} | {secs} |")
+    for kind in REPORT_KINDS[1:]:
+        print(f"\n{kind} clouds: PSNR overall and per opacity bin (alpha: the share of the signal lost), map IoU\n")
+        print("| method | PSNR | " + " | ".join(f"a {b}" for b in ALPHA_BINS) + " | map IoU |")
+        print("|---|---:|" + "---:|" * len(ALPHA_BINS) + "---:|")
+        for label, m, who in rows:
+            bins = " | ".join(f"{m.get(f'test_{kind}_{who}_psnr_alpha_{b}', float('nan')):.2f}" for b in ALPHA_BINS)
+            iou = m.get(f"test_{kind}_map_iou") if who == "model" else None
+            print(f"| {label} | {m[f'test_{kind}_{who}_psnr']:.2f} | {bins} | {'-' if iou is None else f'{iou:.3f}'} |")
+    print("\ncloud-free tiles, PSNR of the output against the input (harm to clear ground), by pixel size:\n")
+    print("| method | " + " | ".join(f"{s}x finer" for s in CLEAR_SCALES) + " |")
+    print("|---|" + "---:|" * len(CLEAR_SCALES))
+    for recipe in args.recipes:
+        print(f"| {recipe} | " + " | ".join(f"{metrics[recipe][f'test_clear_psnr_{s}x']:.2f}" for s in CLEAR_SCALES)
+              + " |")
+    print("\na 512x512 scene (8x8 test tiles) under shadow-casting cumulus: PSNR, and the largest tiled-vs-whole "
+          "difference 32 px or more from the border:\n")
+    print("| method | input | whole | 64-px tiles | 256-px tiles | max diff 64 | max diff 256 |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for recipe, s in scenes.items():
+        print(f"| {recipe} | {s['input']:.2f} | {s['whole']:.2f} | {s['tiles 64']:.2f} | {s['tiles 256']:.2f} | "
+              f"{s['max diff 64']:.1e} | {s['max diff 256']:.1e} |", flush=True)
 
 
 def tiling(args) -> None:

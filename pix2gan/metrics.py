@@ -13,8 +13,12 @@ def to_unit_range(images, value_range: Sequence[float] = (-1.0, 1.0)):
     return tf.clip_by_value((tf.cast(images, tf.float32) - lo) / (hi - lo), 0.0, 1.0)
 
 
+PSNR_CAP = 100.0  # dB; identical images (infinite PSNR) score this, so means stay finite
+
+
 def image_metrics(prediction, target, value_range: Sequence[float] = (-1.0, 1.0)) -> dict:
-    """Per-image L1, PSNR (dB) and SSIM, all computed on [0, 1] images; each of shape (batch,).
+    """Per-image L1, PSNR (dB, at most :data:`PSNR_CAP`) and SSIM, all computed on [0, 1] images;
+    each of shape (batch,).
 
     L1 is the mean absolute error in [0, 1] units (half the value on the [-1, 1] scale).
     """
@@ -22,9 +26,27 @@ def image_metrics(prediction, target, value_range: Sequence[float] = (-1.0, 1.0)
     t = to_unit_range(target, value_range)
     return {
         "l1": tf.reduce_mean(tf.abs(p - t), axis=[1, 2, 3]),
-        "psnr": tf.image.psnr(p, t, max_val=1.0),
+        "psnr": tf.minimum(tf.image.psnr(p, t, max_val=1.0), PSNR_CAP),
         "ssim": tf.image.ssim(p, t, max_val=1.0),
     }
+
+
+def spectral_angle(a, b, eps: float = 1e-12):
+    """Per-image mean spectral angle (SAM) in degrees between images ``a`` and ``b`` (B, H, W, C).
+
+    The angle of each pixel is ``arccos(<a, b> / (|a| |b|))`` between its C-band vectors,
+    averaged over the pixels; a pixel where either vector is (near) zero has no direction and
+    counts as angle 0. TensorFlow ops in float32; the angle is computed with Kahan's stable form
+    ``2 atan2(| a|b| - b|a| |, | a|b| + b|a| |)``, equal to the arccos but exact near 0, so
+    identical images give exactly 0 instead of float32 round-off of ~0.02 degrees.
+    """
+    a, b = tf.cast(a, tf.float32), tf.cast(b, tf.float32)
+    na = tf.norm(a, axis=-1, keepdims=True)
+    nb = tf.norm(b, axis=-1, keepdims=True)
+    u, v = a * nb, b * na
+    angle = 2.0 * tf.atan2(tf.norm(u - v, axis=-1), tf.norm(u + v, axis=-1))
+    angle = tf.where((na[..., 0] > eps) & (nb[..., 0] > eps), angle, 0.0)
+    return tf.reduce_mean(angle, axis=[1, 2]) * (180.0 / np.pi)
 
 
 # --- Frechet distance between feature sets (FID-style) -------------------------------------------

@@ -1,4 +1,5 @@
 """Cloud removal: builders' shapes and sizes, training raises PSNR, the zoo entries end to end."""
+import json
 import os
 
 import cv2
@@ -73,6 +74,69 @@ def test_reference_builders_shapes_and_parameter_counts():
         build_reference_unet((40, 40, 3))
 
 
+def _randomise(model, names, scale=0.05, seed=0):
+    rng = np.random.default_rng(seed)
+    for name in names:
+        layer = model.get_layer(name)
+        layer.set_weights([rng.normal(0, scale, w.shape).astype(np.float32) for w in layer.get_weights()])
+
+
+def test_blend_head_is_the_identity_where_the_map_is_zero():
+    g = build_reference_unet((None, None, 3), widths=(8, 16, 32), head="blend")
+    x = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_array_equal(g(x, training=False).numpy(), x)      # untrained: the identity
+    _randomise(g, ("gain", "offset"), 0.5)
+    logits = g.get_layer("cloud_logits")
+    kernel = logits.get_weights()[0]
+    corrected = keras.Model(g.inputs, g.get_layer("corrected").output)(x, training=False).numpy()
+    assert np.abs(corrected - x).mean() > 0.05                           # the correction is real...
+    logits.set_weights([np.zeros_like(kernel), np.array([-10.0], np.float32)])
+    np.testing.assert_array_equal(g(x, training=False).numpy(), x)      # ...but a zero map passes x through
+    logits.set_weights([np.zeros_like(kernel), np.array([10.0], np.float32)])
+    np.testing.assert_allclose(g(x, training=False).numpy(), corrected, atol=1e-6)  # a full map applies it
+    # a map that is zero on one half: that half is the input, bit for bit
+    probe = keras.Model(g.inputs, g.get_layer("cloud_map").output)
+    logits.set_weights([np.zeros_like(kernel), np.array([0.0], np.float32)])
+    out = keras.Model(g.inputs, [g.output, probe.output])
+    restored, cloud_map = (t.numpy() for t in out(x, training=False))
+    zero = cloud_map[..., 0] == 0.0
+    np.testing.assert_array_equal(restored[zero], x[zero])
+
+
+def test_tiled_output_equals_the_whole_scene_output():
+    from pix2gan.tiling import remove_clouds
+    keras.utils.set_random_seed(0)
+    scene = np.random.default_rng(2).uniform(0, 1, (512, 512, 3)).astype(np.float32)
+    g = build_reference_unet((None, None, 3), head="blend")
+    _randomise(g, ("gain", "offset", "cloud_logits"))
+    whole = g(scene[None], training=False).numpy()[0]
+    assert np.abs(whole - scene).mean() > 0.005                          # not the identity
+    tiled = remove_clouds(scene, g, tile=256, overlap=128, verbose=False)
+    assert np.abs(tiled - whole)[32:-32, 32:-32].max() <= 1e-3
+    # a head with a per-image statistic (the veil head's pooled gain) cannot pass this
+    veil = build_reference_unet((None, None, 3), head="veil")
+    _randomise(veil, ("gain", "veil"), 0.5)
+    whole = veil(scene[None], training=False).numpy()[0]
+    tiled = remove_clouds(scene, veil, tile=256, overlap=128, verbose=False)
+    assert np.abs(tiled - whole)[32:-32, 32:-32].max() > 1e-3
+
+
+def test_cloud_map_trainer_learns_the_map_from_the_mask():
+    from pix2gan.trainers.cloud import CloudPix2Pix, cloud_map_model
+    keras.utils.set_random_seed(0)
+    images = _smooth_images(16)
+    g = build_reference_unet((None, None, 3), widths=(8, 16, 32), head="blend")
+    d = build_resnet_discriminator((32, 32, 3), stem_filters=8, stages=(1, 1), widths=(8, 16))
+    trainer = CloudPix2Pix(g, d, value_range=(0.0, 1.0), eval_mode="inference", map_weight=10.0)
+    trainer.compile(keras.optimizers.Adam(2e-3), keras.optimizers.Adam(1e-5))
+    data = cloud_pairs_dataset(images, 8, training=True, seed=0, kind="thick", with_mask=True)
+    history = trainer.fit(data, epochs=1, steps_per_epoch=30, verbose=0).history
+    assert history["map_bce"][-1] < 0.6                                  # from log(2) = 0.69 at the start
+    assert cloud_map_model(build_reference_unet((32, 32, 3), widths=(8, 16, 32))) is None
+    with pytest.raises(Pix2GanError, match="head='blend'"):
+        CloudPix2Pix(build_reference_unet((32, 32, 3), widths=(8, 16, 32)), d)
+
+
 def _smooth_images(n, size=32, seed=0):
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size] / size
@@ -143,12 +207,15 @@ def test_zoo_train_evaluate_translate_end_to_end(tmp_path, capsys):
     report = open(os.path.join(logs, "r", "test_report.md")).read()
     assert "| 0-0.25 |" in report or "| 0.25-0.5 |" in report
     assert "| Forest |" in report and "| River |" in report
-    assert os.path.isfile(os.path.join(logs, "r", "test_grid.png"))
+    for kind in ("grey", "thin", "thick", "shadow", "mixed"):
+        assert f"| {kind} |" in report and os.path.isfile(os.path.join(logs, "r", f"test_grid_{kind}.png"))
+    assert "| 4x finer |" in report
     assert any(n.startswith("events") for n in os.listdir(os.path.join(logs, "r", "test")))
+    card = json.load(open(os.path.join(out, "r_generator.json")))
+    assert {"test_shadow_model_psnr", "test_shadow_map_iou", "test_clear_psnr_4x"} <= set(card["metrics"])
     assert main(["evaluate", "cloud-removal-eurosat-plus", "--weights", weights, *common]) == 0
-    assert "PSNR model" in capsys.readouterr().out
-    assert main(["evaluate", "cloud-removal-eurosat-plus", "--weights", weights, *common, "--clouds", "coloured"]) == 0
-    assert "coloured clouds" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "PSNR model" in printed and "| shadow |" in printed and "harm to clear ground" in printed
 
     scene = (np.random.default_rng(0).uniform(0, 1, (100, 150, 3)) * 65535).astype(np.uint16)
     cv2.imwrite(str(tmp_path / "scene.tif"), scene)

@@ -30,6 +30,7 @@ cloud-removal entries).
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Sequence
 
@@ -182,36 +183,19 @@ def blend_clouds(images, clouds, alpha):
     return images * (1.0 - alpha) + clouds * alpha
 
 
-CLOUD_KINDS = ("grey", "thick", "haze", "coloured")
+CLOUD_KINDS = ("grey", "thin", "thick", "shadow", "mixed")
+# per-image draw of the "mixed" kind: grey, thin, thick, thick + shadow, thin + thick + shadow, clear
+MIXED_KINDS = ("grey", "thin", "thick", "shadow", "thin+shadow", "clear")
+MIXED_WEIGHTS = (0.2, 0.2, 0.15, 0.25, 0.1, 0.1)
+NOISE_REPEAT = 65536.0   # lattice period far beyond any coordinate used, so fields never wrap
+FBM_OCTAVES = 6
+OFFSET_RANGE = 2048.0  # pixels; keeps noise coordinates small enough for float32 fractions
 
 
 def check_cloud_kind(kind: str) -> None:
     """Refuse an unknown cloud kind with the list of known ones."""
     if kind not in CLOUD_KINDS:
-        raise Pix2GanError(f"unknown cloud kind {kind!r}: use one of {', '.join(CLOUD_KINDS)}")
-
-
-def shape_clouds(clouds, kind: str, seed, channels: int = 3) -> tf.Tensor:
-    """Turn reference cloud maps (B, H, W) in [0, 1] into a variant, still in [0, 1].
-
-    - ``grey``: the reference maps, unchanged (B, H, W).
-    - ``thick``: contrast-stretched ``clip((c - 0.3) / 0.4, 0, 1)``: opaque cores with sharp edges
-      and clear gaps between them (B, H, W).
-    - ``haze``: a bright, nearly uniform veil ``0.7 + 0.3 c`` (B, H, W).
-    - ``coloured``: grey maps tinted per image: each channel scaled by ``1 - U(0, 0.2)`` drawn
-      from the stateless seed, the yellowish or bluish casts of dust and thin cirrus (B, H, W, C).
-    """
-    check_cloud_kind(kind)
-    clouds = tf.convert_to_tensor(clouds, tf.float32)
-    if kind == "thick":
-        return tf.clip_by_value((clouds - 0.3) / 0.4, 0.0, 1.0)
-    if kind == "haze":
-        return 0.7 + 0.3 * clouds
-    if kind == "coloured":
-        tint = 1.0 - 0.2 * tf.random.stateless_uniform((tf.shape(clouds)[0], 1, 1, channels),
-                                                       seed=tf.cast(seed, tf.int64) + 7)
-        return clouds[..., None] * tint
-    return clouds
+        raise Pix2GanError(f"unknown cloud kind {kind!r}: use one of {', '.join(CLOUD_KINDS)}", argument="clouds")
 
 
 def sample_cloud_params(batch: int, seed, scale_range: Sequence[float] = SCALE_RANGE,
@@ -223,32 +207,216 @@ def sample_cloud_params(batch: int, seed, scale_range: Sequence[float] = SCALE_R
     return scale, tf.cast(alpha, tf.float32)
 
 
-def add_clouds(images, seed, scale_range: Sequence[float] = SCALE_RANGE,
-               alpha_range: Sequence[float] = ALPHA_RANGE, xla: bool = True,
-               kind: str = "grey") -> tuple[tf.Tensor, tf.Tensor]:
-    """Cover a batch of [0, 1] images (B, H, W, C) with clouds of ``kind`` (see
-    :func:`shape_clouds`; ``grey`` is the reference); returns (cloudy, alpha)."""
+def _uniform(u, lo, hi):
+    return lo + u * (hi - lo)
+
+
+def _log_uniform(u, lo, hi):
+    return tf.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
+
+
+def _smoothstep(lo, hi, x):
+    t = tf.clip_by_value((x - lo) / tf.maximum(hi - lo, 1e-6), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def fbm(height: int, width: int, scale, offset, angle=None, stretch=None, octaves: int = FBM_OCTAVES) -> tf.Tensor:
+    """Fractal Perlin noise (lacunarity 2, persistence 0.5), shape (B, H, W), roughly in [-0.5, 0.5].
+
+    Per image: the feature size ``scale`` in pixels, the position ``offset`` (B, 2) of the tile's
+    first pixel in the noise plane (row, column; in pixels), and optionally a rotation ``angle``
+    (radians) and a ``stretch`` >= 1 along the rotated rows (streaks, as cirrus has). The field is
+    a function of absolute position, so the same field read at ``offset + v`` is the same clouds
+    moved by ``-v``: that is how shadows are cast.
+    """
+    b = tf.shape(scale)[0]
+    rows = tf.reshape(tf.range(height, dtype=tf.float32), (1, -1, 1)) + tf.reshape(offset[:, 0], (-1, 1, 1))
+    cols = tf.reshape(tf.range(width, dtype=tf.float32), (1, 1, -1)) + tf.reshape(offset[:, 1], (-1, 1, 1))
+    if angle is not None:
+        c, s = tf.reshape(tf.cos(angle), (-1, 1, 1)), tf.reshape(tf.sin(angle), (-1, 1, 1))
+        rows, cols = rows * c - cols * s, rows * s + cols * c
+        rows = rows / tf.reshape(stretch, (-1, 1, 1))
+    rows = tf.broadcast_to(rows, (b, height, width))
+    cols = tf.broadcast_to(cols, (b, height, width))
+    total = tf.zeros((b, height, width))
+    norm = 0.0
+    for k in range(octaves):
+        s = tf.reshape(scale, (-1, 1, 1)) / 2.0 ** k
+        total += 0.5 ** k * perlin2(rows / s, cols / s, NOISE_REPEAT, NOISE_REPEAT, xla=True)
+        norm += 0.5 ** k
+    return total / norm
+
+
+def _grey(clear, seed):
+    """The reference: Perlin maps (scale U(5, 120)) blended with opacity ``alpha`` U(0, 1)."""
+    scale, alpha = sample_cloud_params(tf.shape(clear)[0], seed)
+    maps = perlin_clouds(scale, int(clear.shape[1]), int(clear.shape[2]), xla=True)
+    cloudy = blend_clouds(clear, maps, alpha)
+    return cloudy, tf.ones_like(maps) * tf.reshape(alpha, (-1, 1, 1))
+
+
+def _thin(clear, u):
+    """Cirrus and haze: a smooth, low-contrast, partly streaky transmittance ``T = 1 - o`` and a
+    bright bluish-white (or dusty) path radiance ``L``: ``x = T y + (1 - T) L``."""
+    h, w = int(clear.shape[1]), int(clear.shape[2])
+    field = fbm(h, w, _log_uniform(u[0], 24.0, 400.0), OFFSET_RANGE * tf.stack([u[1], u[2]], -1),
+                angle=_uniform(u[3], 0.0, math.pi), stretch=_uniform(u[4], 1.0, 4.0), octaves=4)
+    threshold = tf.reshape(_uniform(u[5], -0.25, 0.1), (-1, 1, 1))
+    thickness = tf.reshape(_uniform(u[6], 0.15, 0.75), (-1, 1, 1))
+    opacity = thickness * _smoothstep(threshold - 0.15, threshold + 0.25, field)
+    tint = tf.stack([_uniform(u[7], 0.86, 0.97), _uniform(u[7], 0.92, 0.99), tf.ones_like(u[7])], -1)
+    tint = tf.where(tf.reshape(u[8] < 0.2, (-1, 1)), tint[:, ::-1], tint)  # a fifth dusty-yellow instead of blue
+    radiance = tf.reshape(_uniform(u[9], 0.7, 1.0), (-1, 1)) * tint
+    return opacity, tf.reshape(radiance, (-1, 1, 1, 3))
+
+
+def _cumulus(clear, u, sun=None):
+    """Thick cumulus and its shadow. Returns (opacity, radiance (B, H, W, C), shadow factor S).
+
+    Density is fractal noise; the cloud is ``o = smoothstep(t, t + e, d)``: opaque cores, soft
+    edges of width ``e`` made ragged by the noise's fine octaves. Radiance goes from light grey
+    at the edges to white on the thick, sharply bright tops. The shadow is the same density read
+    at a position displaced by the sun vector ``v`` (its length is cloud height x tan(solar zenith)
+    / pixel size; drawn as 0.2-1.5 cloud sizes, at any azimuth): ``S = 1 - k o(p + v)`` with
+    ``k`` U(0.35, 0.75), the direct sunlight lost (the diffuse sky light remains).
+    """
+    h, w = int(clear.shape[1]), int(clear.shape[2])
+    scale = _log_uniform(u[10], 8.0, 256.0)
+    offset = OFFSET_RANGE * tf.stack([u[11], u[12]], -1)
+    density = fbm(h, w, scale, offset)
+    threshold = tf.reshape(_uniform(u[13], -0.05, 0.2), (-1, 1, 1))
+    edge = tf.reshape(_uniform(u[14], 0.02, 0.1), (-1, 1, 1))
+    opacity = _smoothstep(threshold, threshold + edge, density)
+    base = tf.reshape(_uniform(u[15], 0.72, 0.92), (-1, 1, 1))
+    brightness = base + (1.0 - base) * _smoothstep(threshold + edge, threshold + 4.0 * edge, density)
+    tint = 1.0 + 0.03 * (tf.stack([u[16], u[17], u[18]], -1) - 0.5)
+    radiance = tf.clip_by_value(brightness[..., None] * tf.reshape(tint, (-1, 1, 1, 3)), 0.0, 1.0)
+    if sun is None:
+        azimuth = _uniform(u[19], 0.0, 2.0 * math.pi)
+        length = _uniform(u[20], 0.2, 1.5) * scale
+        sun = tf.stack([length * tf.sin(azimuth), length * tf.cos(azimuth)], -1)
+    shadow_opacity = _smoothstep(threshold, threshold + edge, fbm(h, w, scale, offset + sun))
+    darkness = tf.reshape(_uniform(u[21], 0.35, 0.75), (-1, 1, 1))
+    return opacity, radiance, 1.0 - darkness * shadow_opacity
+
+
+def synthesize_clouds(clear, seed, kind: str = "grey", sun=None) -> tuple[tf.Tensor, tf.Tensor]:
+    """Cover clear [0, 1] images (B, H, W, C) with clouds of ``kind``; returns ``(cloudy, mask)``.
+
+    The image model: ground ``y`` darkened by cloud shadow ``S``, seen through thick cloud of
+    opacity ``o_c`` and radiance ``C`` and thin cloud of opacity ``o_t`` and path radiance ``L``:
+    ``x = ((S y)(1 - o_c) + o_c C)(1 - o_t) + o_t L``. ``mask = 1 - S (1 - o_c)(1 - o_t)`` is the
+    share of the ground's signal lost at each pixel (B, H, W): exactly 0 where ``x == y``.
+
+    - ``grey``: the reference (module doc): ``x = (1 - a) y + a c``, mask ``a`` everywhere.
+    - ``thin``: cirrus / haze only (see ``_thin``).
+    - ``thick``: cumulus without shadows; ``shadow``: cumulus with their shadows (``_cumulus``).
+    - ``mixed``: per image one of grey, thin, thick, shadow, thin + shadow-casting cumulus, or
+      no cloud at all (weights :data:`MIXED_WEIGHTS`).
+
+    Cloud sizes are drawn log-uniformly over a wide range (8-256 px cumulus, 24-400 px cirrus),
+    so the same tile sees clouds as at many pixel sizes. ``seed`` is two integers (stateless: the
+    same seed gives the same clouds); ``sun`` (B, 2), in pixels (rows, columns), fixes the shadow
+    displacement (the shadow at ``p`` is cast by the cloud at ``p + sun``).
+    """
+    check_cloud_kind(kind)
+    clear = tf.convert_to_tensor(clear, tf.float32)
+    seed = tf.cast(seed, tf.int64)
+    if kind == "grey":
+        return _grey(clear, seed)
+    u = tf.random.stateless_uniform((24, tf.shape(clear)[0]), seed=seed + tf.constant([0, 7919], tf.int64))
+    zeros = tf.zeros_like(clear[..., 0])
+    if kind == "mixed":
+        pick = tf.searchsorted(tf.constant(np.cumsum(MIXED_WEIGHTS)[:-1], tf.float32), u[23], side="right")
+        chosen = {name: tf.reshape(tf.equal(pick, i), (-1, 1, 1)) for i, name in enumerate(MIXED_KINDS)}
+        use_thin = chosen["thin"] | chosen["thin+shadow"]
+        use_cloud = chosen["thick"] | chosen["shadow"] | chosen["thin+shadow"]
+        use_shadow = chosen["shadow"] | chosen["thin+shadow"]
+    else:
+        use_thin, use_cloud, use_shadow = (tf.constant(kind == "thin"), tf.constant(kind in ("thick", "shadow")),
+                                           tf.constant(kind == "shadow"))
+    thin_o, path = _thin(clear, u) if kind in ("thin", "mixed") else (zeros, tf.zeros((1, 1, 1, 1)))
+    if kind in ("thick", "shadow", "mixed"):
+        cloud_o, radiance, shade = _cumulus(clear, u, sun)
+    else:
+        cloud_o, radiance, shade = zeros, tf.zeros((1, 1, 1, 1)), tf.ones_like(zeros)
+    thin_o = tf.where(use_thin, thin_o, 0.0)
+    cloud_o = tf.where(use_cloud, cloud_o, 0.0)
+    shade = tf.where(use_shadow, shade, 1.0)
+    x = clear * shade[..., None]
+    x = x * (1.0 - cloud_o[..., None]) + cloud_o[..., None] * radiance
+    x = x * (1.0 - thin_o[..., None]) + thin_o[..., None] * path
+    mask = 1.0 - shade * (1.0 - cloud_o) * (1.0 - thin_o)
+    if kind == "mixed":
+        grey, grey_mask = _grey(clear, seed)
+        x = tf.where(chosen["grey"][..., None], grey, x)
+        mask = tf.where(chosen["grey"], grey_mask, mask)
+    return tf.clip_by_value(x, 0.0, 1.0), mask
+
+
+def add_clouds(images, seed, kind: str = "grey") -> tuple[tf.Tensor, tf.Tensor]:
+    """``(cloudy, alpha)``: :func:`synthesize_clouds` with ``alpha`` (B,) the mean of the mask
+    (for the reference's grey clouds, exactly its blend opacity)."""
+    cloudy, mask = synthesize_clouds(images, seed, kind)
+    return cloudy, tf.reduce_mean(mask, axis=[1, 2])
+
+
+def rescale_tiles(images, factors, seed=None) -> tf.Tensor:
+    """Resample a batch of tiles (B, H, W, C) as if seen at ``factors`` (B,) times finer pixels.
+
+    A factor above 1 enlarges a crop of side ``1 / factor`` (bilinear); below 1 the tile is
+    shrunk together with three other tiles of the batch laid around it (a 2 x 2 mosaic), so the
+    output always fills H x W with image. Crops sit at random positions when ``seed`` is given,
+    else centred.
+    """
     images = tf.convert_to_tensor(images, tf.float32)
-    shape = tf.shape(images)
-    scale, alpha = sample_cloud_params(shape[0], seed, scale_range, alpha_range)
-    clouds = perlin_clouds(scale, int(images.shape[1]), int(images.shape[2]), xla=xla)
-    clouds = shape_clouds(clouds, kind, seed, int(images.shape[-1]))
-    return blend_clouds(images, clouds, alpha), alpha
+    b, h, w = tf.shape(images)[0], int(images.shape[1]), int(images.shape[2])
+    mosaic = tf.concat([tf.concat([images, tf.roll(images, 1, 0)], 2),
+                        tf.concat([tf.roll(images, 2, 0), tf.roll(images, 3, 0)], 2)], 1)
+    side = 0.5 / tf.cast(factors, tf.float32)                      # box side in mosaic units
+    room = tf.where(side <= 0.5, 0.5 - side, 1.0 - side)          # enlarge within the tile itself
+    u = (tf.random.stateless_uniform((b, 2), seed=tf.cast(seed, tf.int64)) if seed is not None
+         else tf.fill((b, 2), 0.5))
+    u = u * room[:, None]
+    boxes = tf.concat([u, u + side[:, None]], 1)
+    return tf.image.crop_and_resize(mosaic, boxes, tf.range(b), (h, w))
+
+
+def vary_ground(images, seed) -> tf.Tensor:
+    """Ground of other brightness and colour: each image times U(0.75, 1.25) and each channel
+    times U(0.92, 1.08) (other seasons, sensors and sun heights), clipped to [0, 1]."""
+    u = tf.random.stateless_uniform((tf.shape(images)[0], 4), seed=tf.cast(seed, tf.int64) + 3)
+    gain = _uniform(u[:, :1], 0.75, 1.25) * _uniform(u[:, 1:], 0.92, 1.08)
+    return tf.clip_by_value(images * gain[:, None, None, :], 0.0, 1.0)
 
 
 def cloud_pairs_dataset(images: tf.data.Dataset | np.ndarray, batch_size: int, training: bool, seed: int = 0,
-                        with_alpha: bool = False, shuffle_buffer: int = 4096,
-                        alpha_range: Sequence[float] = ALPHA_RANGE, labels: np.ndarray | None = None,
-                        kind: str = "grey") -> tf.data.Dataset:
-    """Batches of ``(cloudy, clear)`` (plus ``alpha`` if ``with_alpha``, then ``labels`` if
-    given), float32 in [0, 1].
+                        with_alpha: bool = False, shuffle_buffer: int = 4096, labels: np.ndarray | None = None,
+                        kind: str = "grey", with_mask: bool = False, scale_range: Sequence[float] = (1.0, 1.0),
+                        ground: bool = False, scale: float = 1.0) -> tf.data.Dataset:
+    """Batches of cloud-covered tiles and their clear originals, float32 in [0, 1].
 
     ``images`` are uint8 (N, H, W, 3) arrays or a dataset of such single images. Training
     shuffles (seeded), repeats, drops the last partial batch and draws new clouds for every
     batch of every epoch; otherwise the order and the clouds are fixed by ``seed``, so a test
-    set scores the same in every run.
+    set scores the same in every run. ``kind`` is a :data:`CLOUD_KINDS` entry or ``"none"``
+    (cloud-free tiles: the input is the target).
+
+    Before the clouds, training tiles are resampled by a factor drawn log-uniformly from
+    ``scale_range`` (pixel sizes other than the data set's; see :func:`rescale_tiles`) and, with
+    ``ground``, varied in brightness and colour (:func:`vary_ground`); ``scale`` resamples every
+    tile by one fixed factor (centred crops: evaluation at other pixel sizes).
+
+    Elements: ``(cloudy, clear)``; with ``with_mask`` for training ``(cloudy, (clear, mask))``;
+    with ``with_alpha`` ``(cloudy, clear, alpha[, label][, mask])`` where ``alpha`` is each
+    tile's mean mask (:func:`add_clouds`) and ``label`` comes from ``labels``.
     """
-    check_cloud_kind(kind)
+    if kind != "none":
+        check_cloud_kind(kind)
+    lo, hi = (float(v) for v in scale_range)
+    if not 0 < lo <= hi:
+        raise Pix2GanError(f"scale_range={tuple(scale_range)} must be two positive factors, low first",
+                           argument="scale_range")
     ds = images if isinstance(images, tf.data.Dataset) else tf.data.Dataset.from_tensor_slices(images)
     if labels is not None:
         ds = tf.data.Dataset.zip(ds, tf.data.Dataset.from_tensor_slices(np.asarray(labels)))
@@ -259,10 +427,22 @@ def cloud_pairs_dataset(images: tf.data.Dataset | np.ndarray, batch_size: int, t
     @tf.autograph.experimental.do_not_convert  # plain Python branching only
     def make(index, batch):
         batch, extra = (batch, ()) if labels is None else (batch[0], (batch[1],))
+        key = tf.stack([tf.cast(seed, tf.int64), index])
         clear = tf.cast(batch, tf.float32) / 255.0
-        cloudy, alpha = add_clouds(clear, tf.stack([tf.cast(seed, tf.int64), index]), alpha_range=alpha_range,
-                                   kind=kind)
-        return ((cloudy, clear, alpha) + extra) if with_alpha else (cloudy, clear)
+        if training and (lo, hi) != (1.0, 1.0):
+            u = tf.random.stateless_uniform((tf.shape(clear)[0],), seed=key + 11)
+            clear = rescale_tiles(clear, _log_uniform(u, lo, hi), seed=key + 13)
+        elif scale != 1.0:
+            clear = rescale_tiles(clear, tf.fill((tf.shape(clear)[0],), float(scale)))
+        if training and ground:
+            clear = vary_ground(clear, key)
+        if kind == "none":
+            cloudy, mask = clear, tf.zeros_like(clear[..., 0])
+        else:
+            cloudy, mask = synthesize_clouds(clear, key, kind)
+        if with_alpha:
+            return (cloudy, clear, tf.reduce_mean(mask, axis=[1, 2])) + extra + ((mask,) if with_mask else ())
+        return (cloudy, (clear, mask)) if with_mask else (cloudy, clear)
 
     return ds.enumerate().map(make, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
 

@@ -25,7 +25,7 @@ from .blocks import (
     residual_block,
     upsample,
 )
-from .heads import UNET_HEADS, UNetFeatures, residual_head, sigmoid_head, veil_head
+from .heads import MAP_LAYER, PROBABILITY_LAYER, UNET_HEADS, UNetFeatures, blend_head, residual_head, sigmoid_head, veil_head
 from .latent import (
     build_dcgan_discriminator,
     build_dcgan_generator,
@@ -79,8 +79,11 @@ def build_discriminator(name: str, **kwargs) -> keras.Model:
 __all__ = [
     "DISCRIMINATORS",
     "GENERATORS",
+    "MAP_LAYER",
+    "PROBABILITY_LAYER",
     "UNET_HEADS",
     "UNetFeatures",
+    "blend_head",
     "build_dcgan_discriminator",
     "build_dcgan_generator",
     "build_discriminator",

@@ -68,4 +68,40 @@ def veil_head(inputs, features: UNetFeatures, output_channels: int):
     return layers.ReLU(max_value=1.0, dtype="float32", name="output_image")(x)
 
 
-UNET_HEADS: dict[str, Callable] = {"sigmoid": sigmoid_head, "residual": residual_head, "veil": veil_head}
+MAP_LAYER = "cloud_map"
+PROBABILITY_LAYER = "cloud_probability"
+
+
+def blend_head(inputs, features: UNetFeatures, output_channels: int):
+    """Correct the input only where a predicted cloud map says so: ``out = x + m (c - x)``.
+
+    ``c = clip(x + g x - v, 0, 1)`` is the corrected image: a per-pixel gain ``g`` (one channel,
+    lifting a veil, ``a / (1 - a)`` under a blend of opacity ``a``) and a per-pixel offset ``v``
+    (one per channel: the veil's radiance, or the whole ground where a cloud is opaque). The map
+    ``m = clip(1.2 p - 0.1, 0, 1)`` stretches a sigmoid probability ``p`` (layer
+    ``cloud_probability``, trained against the known cloud and shadow mask) so that it reaches
+    exactly 0 (``p < 1/12``) and 1; where ``m`` is 0 the output *is* the input, bit for bit. Every
+    operation is per pixel (no pooled or per-image statistic), so a scene processed in tiles
+    equals the scene processed whole, up to the U-Net's receptive field. ``g`` and ``v`` start at
+    zero: the untrained network is the identity.
+    """
+    _require_same_channels(inputs, output_channels, "blend")
+    decoded = features.decoded
+    gain = layers.Conv2D(1, 1, kernel_initializer="zeros", dtype="float32", name="gain")(decoded)
+    offset = layers.Conv2D(output_channels, 1, kernel_initializer="zeros", dtype="float32", name="offset")(decoded)
+    gain = layers.Concatenate(name="gain_rgb")([gain] * output_channels)
+    lifted = layers.Multiply(name="gain_times_input")([inputs, gain])
+    corrected = layers.Subtract(name="remove_offset")([layers.Add(name="add_gain")([inputs, lifted]), offset])
+    corrected = layers.ReLU(max_value=1.0, dtype="float32", name="corrected")(corrected)
+    logits = layers.Conv2D(1, 1, dtype="float32", name="cloud_logits")(decoded)
+    probability = layers.Activation("sigmoid", dtype="float32", name=PROBABILITY_LAYER)(logits)
+    stretched = layers.Rescaling(1.2, offset=-0.1, dtype="float32", name="stretch_map")(probability)
+    cloud_map = layers.ReLU(max_value=1.0, dtype="float32", name=MAP_LAYER)(stretched)
+    cloud_map = layers.Concatenate(name="cloud_map_rgb")([cloud_map] * output_channels)
+    change = layers.Subtract(name="correction")([corrected, inputs])
+    change = layers.Multiply(name="masked_correction")([cloud_map, change])
+    return layers.Add(dtype="float32", name="output_image")([inputs, change])
+
+
+UNET_HEADS: dict[str, Callable] = {"sigmoid": sigmoid_head, "residual": residual_head, "veil": veil_head,
+                                   "blend": blend_head}

@@ -94,10 +94,12 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
 
     - ``"sigmoid"`` (the reference): a 1x1 conv and a sigmoid.
     - ``"residual"``: ``clip(input + tanh(conv(features)), 0, 1)``, the identity when untrained.
-    - ``"veil"`` (the ``-plus`` recipe): inverts a grey cloud blend with a per-image gain and a
-      one-channel veil map, the identity when untrained.
+    - ``"veil"``: inverts a grey cloud blend with a per-image gain and a one-channel veil map, the
+      identity when untrained.
+    - ``"blend"`` (the ``-plus`` recipe): a corrected image and a per-pixel cloud map, blended so
+      that clear pixels pass through unchanged; no per-image statistic, so tiles are seamless.
 
-    The ``residual`` and ``veil`` heads correct the input, so they need ``output_channels`` equal
+    The ``residual``, ``veil`` and ``blend`` heads correct the input, so they need ``output_channels`` equal
     to the input channels.
     """
     if head not in UNET_HEADS:

@@ -1,0 +1,75 @@
+"""Cloud removal with a supervised cloud map: pix2pix plus a loss on the generator's map."""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from ..errors import Pix2GanError
+from ..losses import discriminator_loss, generator_loss, l1_loss, psnr_loss
+from ..networks import PROBABILITY_LAYER
+from .pix2pix import Pix2Pix
+
+MAP_SOFTNESS = 0.1  # a pixel that lost this share of its signal or more counts as fully clouded
+
+
+def map_target(mask):
+    """The cloud map a generator should predict for a synthesis ``mask`` (the share of the
+    ground's signal lost, see :func:`pix2gan.data.clouds.synthesize_clouds`): 0 on clear ground,
+    rising to 1 at :data:`MAP_SOFTNESS`."""
+    return tf.clip_by_value(tf.cast(mask, tf.float32) / MAP_SOFTNESS, 0.0, 1.0)
+
+
+def cloud_map_model(generator: keras.Model) -> keras.Model | None:
+    """``x -> [restored, cloud probability]`` sharing ``generator``'s layers, or None for a
+    generator without a cloud map (see :func:`pix2gan.networks.blend_head`)."""
+    names = {layer.name for layer in generator.layers}
+    if PROBABILITY_LAYER not in names:
+        return None
+    return keras.Model(generator.inputs, [generator.outputs[0], generator.get_layer(PROBABILITY_LAYER).output],
+                       name=f"{generator.name}_with_map")
+
+
+class CloudPix2Pix(Pix2Pix):
+    """:class:`Pix2Pix` for a generator with a cloud map, trained on ``(cloudy, (clear, mask))``.
+
+    The generator loss adds ``map_weight`` x the binary cross-entropy between the map's
+    probability and :func:`map_target` of the mask, which teaches the map to be exactly 0 on
+    clear ground (so the blend head leaves it untouched). The step logs ``map_bce``.
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, map_weight: float = 10.0, **kwargs):
+        super().__init__(generator, discriminator, **kwargs)
+        self.mapped = cloud_map_model(generator)
+        if self.mapped is None:
+            raise Pix2GanError(f"generator {generator.name} has no {PROBABILITY_LAYER!r} layer to supervise: build it "
+                               "with head='blend'", argument="head")
+        self.map_weight = float(map_weight)
+
+    def train_step(self, data):
+        inputs, (targets, mask), _ = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake, probability = self.mapped(inputs, training=True)
+            fake_logits = self.discriminate(inputs, fake, training=True)
+            real_logits = self.discriminate(inputs, targets, training=True)
+            g_adv = generator_loss(fake_logits, self.adversarial_loss)
+            g_l1 = l1_loss(fake, targets)
+            g_map = tf.reduce_mean(keras.losses.binary_crossentropy(map_target(mask)[..., None], probability))
+            g_total = g_adv + self.l1_weight * g_l1 + self.map_weight * g_map
+            if self.psnr_weight:
+                g_psnr = psnr_loss(fake, targets, self.value_range[1] - self.value_range[0])
+                g_total += self.psnr_weight * g_psnr
+            d_loss = discriminator_loss(real_logits, fake_logits, self.adversarial_loss, self.label_smoothing)
+        self.optimize("generator", g_tape, g_total)
+        self.optimize("discriminator", d_tape, d_loss)
+        self.update_ema()
+        logs = {"g_loss": g_total, "g_adv": g_adv, "g_l1": g_l1, "map_bce": g_map, "d_loss": d_loss,
+                "d_real": tf.reduce_mean(tf.sigmoid(real_logits)), "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))}
+        if self.psnr_weight:
+            logs["g_psnr"] = -g_psnr
+        return self.track(logs)
+
+    def test_step(self, data):
+        inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(targets, (tuple, list)):
+            targets = targets[0]
+        return super().test_step((inputs, targets))
