@@ -1,7 +1,10 @@
 """Keras callbacks for GAN runs: sample grids (PNG + TensorBoard) and the standard set."""
 from __future__ import annotations
 
+import logging
+import math
 import os
+import time
 from typing import Callable
 
 import keras
@@ -9,6 +12,14 @@ import numpy as np
 import tensorflow as tf
 
 from .imaging import write_image
+from .saving import BackupStore, TrainingState, all_finite, capture_state, state_variables
+
+logger = logging.getLogger("pix2gan")
+
+# The automatic backup interval: at least this many seconds, and long enough that writing a
+# backup takes at most AUTO_BACKUP_SHARE of the training time.
+AUTO_BACKUP_SECONDS = 120.0
+AUTO_BACKUP_SHARE = 0.02
 
 
 class ImageGridCallback(keras.callbacks.Callback):
@@ -66,14 +77,109 @@ class ScalarLogger(keras.callbacks.Callback):
             logs.update({f"val_{k}": float(v) for k, v in values.items()})
 
 
-def standard_callbacks(run_dir: str) -> list[keras.callbacks.Callback]:
-    """TensorBoard scalars under ``run_dir``, a resumable backup in ``run_dir/backup``, stop on NaN.
+class StepBackup(keras.callbacks.Callback):
+    """Count the run's global steps, stop at the first non-finite update, and write backups.
 
-    The backup is kept after training, so re-running with the same run name (and more epochs)
-    continues where the last run stopped rather than starting over.
+    ``state`` is where the run starts (``state.step`` finished steps). After every step the
+    trainer's record of skipped non-finite updates (``nonfinite_update()``) and the logged values
+    are checked: a non-finite one sets :attr:`diverged` (step, loss name, value) and stops
+    ``fit()`` after that step, with nothing written. Otherwise a backup goes to ``store`` every
+    ``backup_every`` steps (None: about every :data:`AUTO_BACKUP_SECONDS`, longer when a backup
+    is slow) and at the run's last step. A backup due at an epoch's last step waits for the end of
+    that epoch, so it holds the state after validation and the epoch's callbacks: resuming from
+    it continues exactly as the uninterrupted run would. Put this callback last.
     """
-    return [
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), delete_checkpoint=False),
-        keras.callbacks.TensorBoard(log_dir=run_dir, write_graph=False, update_freq="epoch"),
-    ]
+
+    def __init__(self, store: BackupStore, state: TrainingState, *, steps_per_epoch: int, total_steps: int,
+                 backup_every: int | None = None, lr_scale: float = 1.0, rollbacks: int = 0):
+        super().__init__()
+        self.store = store
+        self.step = int(state.step)
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.total_steps = int(total_steps)
+        self.backup_every = backup_every
+        self.lr_scale = lr_scale
+        self.rollbacks = rollbacks
+        self.diverged: dict | None = None
+        self.saved_step = self.step
+        self.backup_seconds: list[float] = []
+        self._last_save = time.monotonic()
+        self._pending = False
+        # a resume inside an epoch carries on that epoch's running means
+        self._trackers = dict(state.trackers) if self.step % self.steps_per_epoch else {}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._trackers:
+            return
+        for metric in getattr(self.model, "metrics", []):
+            values = self._trackers.get(metric.name)
+            if values is not None and len(values) == len(metric.variables):
+                for var, value in zip(metric.variables, values):
+                    var.assign(np.asarray(value, dtype=str(var.dtype)))
+        self._trackers = {}
+
+    def _nonfinite(self, logs) -> dict | None:
+        check = getattr(self.model, "nonfinite_update", None)
+        found = check() if check is not None else None
+        if found:
+            return {"loss_name": f"{found['network']} loss", "value": found["loss"], "kind": found["kind"]}
+        for name, value in (logs or {}).items():
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue
+            if not math.isfinite(number):
+                return {"loss_name": name, "value": number, "kind": "loss"}
+        return None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.diverged:
+            return
+        self.step += 1
+        found = self._nonfinite(logs)
+        if found:
+            self._diverge(found)
+            return
+        if self._due():
+            if self.step % self.steps_per_epoch:
+                self.save()
+            else:
+                self._pending = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.diverged:
+            return
+        if self._pending or (self.step >= self.total_steps and self.saved_step < self.step):
+            self.save()
+
+    def _due(self) -> bool:
+        if self.step >= self.total_steps:
+            return True
+        if self.backup_every:
+            return self.step - self.saved_step >= self.backup_every
+        cost = self.backup_seconds[-1] if self.backup_seconds else 0.0
+        return time.monotonic() - self._last_save >= max(AUTO_BACKUP_SECONDS, cost / AUTO_BACKUP_SHARE)
+
+    def _diverge(self, found: dict) -> None:
+        epoch, batch = divmod(self.step - 1, self.steps_per_epoch)
+        self.diverged = {"step": self.step, "epoch": epoch + 1, "batch": batch + 1, **found}
+        self.model.stop_training = True
+
+    def save(self) -> None:
+        """Write a backup of the model at the current step (refused if a weight is not finite)."""
+        self._pending = False
+        started = time.monotonic()
+        if not all_finite(state_variables(self.model)):
+            self._diverge({"loss_name": "weights", "value": float("nan"), "kind": "weights"})
+            return
+        state = capture_state(self.model, self.step, self.lr_scale, self.rollbacks, self.steps_per_epoch)
+        self.store.save(self.model, state)
+        self.saved_step = self.step
+        self._last_save = time.monotonic()
+        self.backup_seconds.append(self._last_save - started)
+
+
+def standard_callbacks(run_dir: str) -> list[keras.callbacks.Callback]:
+    """TensorBoard scalars under ``run_dir``. (Backups and the divergence check are
+    :class:`StepBackup`'s, which :func:`pix2gan.training.fit_gan` adds itself.)"""
+    return [keras.callbacks.TensorBoard(log_dir=run_dir, write_graph=False, update_freq="epoch")]

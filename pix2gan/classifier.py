@@ -7,8 +7,9 @@ classifier's accuracy against the requested labels and the per-label pixel stand
 samples relative to real digits of that label (1.0 = as varied as real digits; a generator that
 draws one image per label scores near 0).
 
-The classifier is cached at ``models/mnist_classifier.h5`` (git-ignored): the first evaluation
-trains it (about a minute on two CPU cores, > 99 % test accuracy) and later ones load it.
+The classifier lives at ``models/mnist_classifier.h5``. ``pix2gan make-judge`` (:func:`make_judge`)
+trains it (about a minute on two CPU cores, > 99 % test accuracy); training an MNIST entry makes it
+on first use too. ``evaluate`` only loads it (:func:`load_classifier`): it never trains or writes.
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from keras import layers
 
 from .data.mnist import NUM_CLASSES, SYNTHETIC, mnist_dataset, read_mnist, scale_mnist
 from .errors import Pix2GanError
+from .imaging import check_output_file
 from .metrics import feature_statistics, frechet_distance
+from .modelcheck import inspect_model
 from .predict import predict_in_batches
 from .saving import load_model, save_model_files
 
@@ -68,15 +71,55 @@ def train_mnist_classifier(train: tuple[np.ndarray, np.ndarray], test: tuple[np.
     return model, accuracy
 
 
+def judge_path(source: str, path: str = CLASSIFIER_PATH) -> str:
+    """Where the judge of MNIST ``source`` lives: ``path``, or ``<path stem>_synthetic.h5`` for the
+    built-in synthetic digits (a judge of synthetic digits must never be taken for the MNIST one)."""
+    return path.replace(".h5", "_synthetic.h5") if source == SYNTHETIC else path
+
+
+def load_classifier(path: str, source: str = "") -> keras.Model:
+    """Load the judge at ``path`` (never training one), checking it is a 28x28x1 -> 10-logit
+    classifier with a ``features`` layer. A missing judge raises :class:`Pix2GanError` saying how
+    to make it."""
+    if not os.path.isfile(path):
+        flags = " --synthetic" if source == SYNTHETIC else (f" --data-dir {source}" if source else "")
+        raise Pix2GanError(f"the MNIST judge {path} does not exist, and evaluation never trains one: make it once "
+                           f"with `pix2gan make-judge{flags} --output {path}` (about a minute), or pass --classifier")
+    model = load_model(path)
+    found = inspect_model(model)
+    if found.kind != "classifier" or found.inputs[0] != (28, 28, 1) or found.outputs[0] != (NUM_CLASSES,) \
+            or FEATURES_LAYER not in [layer.name for layer in model.layers]:
+        raise Pix2GanError(f"classifier={path!r} is {found.describe()}, not the MNIST judge (28x28x1 image -> "
+                           f"{NUM_CLASSES} logits with a {FEATURES_LAYER!r} layer): pass the judge written by "
+                           "`pix2gan make-judge`", argument="classifier")
+    return model
+
+
+def make_judge(source: str, path: str = CLASSIFIER_PATH, epochs: int = 2) -> str:
+    """Train the judge on MNIST ``source`` and save it to ``path`` (the explicit step that
+    ``pix2gan make-judge`` runs); returns ``path``. Raises :class:`Pix2GanError` if it stays under
+    99 % test accuracy (nothing is written then)."""
+    check_output_file(path, "judge", argument="output", also=(".h5", ".keras"))
+    logger.info("training the MNIST judge on %s (%d epochs)", source, epochs)
+    model, accuracy = train_mnist_classifier(read_mnist(source, "train"), read_mnist(source, "test"), epochs)
+    if accuracy < MIN_ACCURACY:
+        raise Pix2GanError(f"the MNIST judge reached only {accuracy:.4f} test accuracy (< {MIN_ACCURACY}): "
+                           f"train it longer (epochs > {epochs}) before trusting MNIST-FID")
+    folder, name = os.path.split(path)
+    save_model_files(model, folder or ".", os.path.splitext(name)[0])
+    logger.info("MNIST judge saved to %s (test accuracy %.4f)", path, accuracy)
+    return path
+
+
 def load_or_train_classifier(source: str, path: str = CLASSIFIER_PATH, epochs: int = 2) -> keras.Model:
-    """Load the cached judge at ``path``, or train it on MNIST ``source`` and save it there first.
+    """Load the cached judge at ``path``, or train it on MNIST ``source`` and save it there first
+    (training runs only; ``evaluate`` uses :func:`load_classifier`, which never trains).
 
     Raises :class:`Pix2GanError` if a freshly trained judge stays under 99 % test accuracy.
     """
-    if source == SYNTHETIC:  # a judge of synthetic digits must never be taken for the MNIST one
-        path = path.replace(".h5", "_synthetic.h5")
+    path = judge_path(source, path)
     if os.path.isfile(path):
-        return load_model(path)
+        return load_classifier(path, source)
     logger.warning(f"note: no MNIST judge at {path}; training it now ({epochs} epochs, once)")
     model, accuracy = train_mnist_classifier(read_mnist(source, "train"), read_mnist(source, "test"), epochs)
     if accuracy < MIN_ACCURACY:
@@ -122,10 +165,12 @@ class MnistJudge:
         self.real_std = per_label_pixel_std((self.test_images + 1) / 2, self.test_labels)
 
     @classmethod
-    def from_source(cls, source: str, classifier_path: str = CLASSIFIER_PATH) -> "MnistJudge":
-        """The judge for MNIST ``source`` (training and caching the classifier on first use)."""
-        return cls(load_or_train_classifier(source, classifier_path), read_mnist(source, "test"),
-                   read_mnist(source, "train"))
+    def from_source(cls, source: str, classifier_path: str = CLASSIFIER_PATH, train: bool = True) -> "MnistJudge":
+        """The judge for MNIST ``source``: training and caching the classifier on first use, or
+        with ``train=False`` only loading it (a missing one raises saying how to make it)."""
+        classifier = (load_or_train_classifier(source, classifier_path) if train
+                      else load_classifier(judge_path(source, classifier_path), source))
+        return cls(classifier, read_mnist(source, "test"), read_mnist(source, "train"))
 
     def features_and_predictions(self, images: np.ndarray, value_range: Sequence[float] = (-1.0, 1.0)):
         """(penultimate features, predicted labels) of images in ``value_range``."""

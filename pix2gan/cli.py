@@ -1,4 +1,4 @@
-"""The `pix2gan` command: list, train, evaluate, sample, translate.
+"""The `pix2gan` command: list, train, evaluate, sample, translate, make-judge.
 
 The flags of ``train``, ``evaluate`` and ``sample`` are generated from the typed settings of each
 zoo recipe (:mod:`pix2gan.settings`): ``--l1-weight`` is the setting ``l1_weight``, with its type,
@@ -11,6 +11,11 @@ import logging
 import re
 import sys
 
+import cv2
+
+from .classifier import CLASSIFIER_PATH, judge_path, make_judge
+from .data.mnist import DEFAULT_DIR as DEFAULT_MNIST_DIR
+from .data.mnist import SYNTHETIC, resolve_mnist
 from .errors import Pix2GanError
 from .evaluation import translate_folder, translate_tiled
 from .settings import Spec, specs
@@ -29,6 +34,8 @@ class _ConsoleHandler(logging.Handler):
 
 
 def _configure_logging() -> None:
+    # pix2gan names every undecodable file itself; OpenCV's own log lines would only precede that error
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     logger = logging.getLogger("pix2gan")
     if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
         logger.addHandler(_ConsoleHandler())
@@ -90,7 +97,21 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--overlap", type=int, help="tile overlap in pixels (default a quarter of the tile)")
     t.add_argument("--max-value", type=float, help="value of full scale for 16-bit input (default 65535; "
                                                    "e.g. 10000 for Sentinel-2 reflectance)")
+    j = sub.add_parser("make-judge", help="train the MNIST judge that evaluate uses for MNIST-FID (once, ~1 min)")
+    j.add_argument("--data-dir", help=f"MNIST idx files, mnist.npz or .h5 (default {DEFAULT_MNIST_DIR})")
+    j.add_argument("--synthetic", action="store_true", help="judge the built-in synthetic digits instead")
+    j.add_argument("--output", help=f"where to write it (default {CLASSIFIER_PATH})")
+    j.add_argument("--epochs", type=int, default=2, help="training epochs (default 2)")
     return parser
+
+
+def _make_judge(args) -> int:
+    if args.epochs < 1:
+        raise Pix2GanError(f"--epochs {args.epochs} must be at least 1")
+    source = SYNTHETIC if args.synthetic else resolve_mnist(args.data_dir or DEFAULT_MNIST_DIR)
+    path = make_judge(source, args.output or judge_path(source), args.epochs)
+    print(f"wrote the MNIST judge to {path}")
+    return 0
 
 
 def entry_parser(command: str, entry: str) -> tuple[argparse.ArgumentParser, dict[str, list[str]], dict[str, str]]:
@@ -152,9 +173,17 @@ def main(argv: list[str] | None = None) -> int:
             for name in names():
                 print(f"{name:28s} {recipe_class(name).summary}")
             return 0
+        if args.command in ("translate", "make-judge") and rest:
+            raise Pix2GanError(f"unrecognized arguments: {' '.join(rest)}")
+        if args.command == "make-judge":
+            return _make_judge(args)
         if args.command == "translate":
-            if rest:
-                _parser().error(f"unrecognized arguments: {' '.join(rest)}")
+            if args.tile is not None and args.tile < 0:
+                raise Pix2GanError(f"--tile {args.tile} must be a positive tile size (or 0: the model's input size)")
+            if args.overlap is not None and args.tile is None:
+                raise Pix2GanError("--overlap applies to tiled translation only: add --tile SIZE (0: the model's size)")
+            if args.max_value is not None and not args.max_value > 0:
+                raise Pix2GanError(f"--max-value {args.max_value} must be a positive value of full scale")
             if args.tile is not None:
                 written = translate_tiled(args.model, args.input_dir, args.output_dir, args.tile or None,
                                           args.overlap, args.max_value)
@@ -168,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except FloatingPointError as exc:  # a diverged run: reported, nothing saved
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the machine's side (disk full, permissions): one line, not a traceback
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error:{where} {exc.strerror or exc}: check free space and permissions", file=sys.stderr)
         return 1
 
 

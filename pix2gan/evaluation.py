@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Sequence
 
 import keras
@@ -9,26 +10,35 @@ import numpy as np
 import tensorflow as tf
 
 from .errors import Pix2GanError
-from .imaging import list_images, read_image, to_uint8, write_image
-from .inference import batchnorm_statistics, run_generator
+from .imaging import check_output_dir, list_images, read_image, to_uint8, write_image
+from .inference import batchnorm_statistics, check_eval_mode, run_generator
 from .metrics import image_metrics
+from .modelcheck import require_image_generator, value_range_of
 from .saving import load_model
 from .tiling import remove_clouds
 
 
 def output_value_range(generator: keras.Model) -> tuple[float, float]:
-    """(0, 1) for a generator ending in a sigmoid or a ReLU capped at 1, else (-1, 1) (tanh)."""
-    last = generator.layers[-1]
-    if isinstance(last, keras.layers.ReLU) and last.max_value == 1.0:  # clip(x, 0, 1), e.g. a residual generator
-        return (0.0, 1.0)
-    activation = getattr(last, "activation", None)
-    return (0.0, 1.0) if getattr(activation, "__name__", "") == "sigmoid" else (-1.0, 1.0)
+    """(0, 1) for a generator ending in a sigmoid or a ReLU capped at 1 (or, for an output layer that
+    does not bound it, staying in [0, 1] when probed), else (-1, 1) (tanh); see
+    :func:`pix2gan.modelcheck.value_range_of`."""
+    return value_range_of(generator) or (-1.0, 1.0)
+
+
+_GENERATE: "weakref.WeakKeyDictionary[keras.Model, dict]" = weakref.WeakKeyDictionary()
 
 
 def make_generate_fn(generator: keras.Model, mode: str = "paper"):
-    """A traced ``inputs -> outputs`` function running ``generator`` in evaluation ``mode``."""
-    statistics = batchnorm_statistics(generator)
-    return tf.function(lambda x: run_generator(generator, x, mode, statistics), reduce_retracing=True)
+    """A traced ``inputs -> outputs`` function running ``generator`` in evaluation ``mode``; one
+    per model and mode, so translating folder after folder does not retrace."""
+    functions = _GENERATE.setdefault(generator, {})
+    if mode not in functions:
+        statistics = batchnorm_statistics(generator)
+        ref = weakref.ref(generator)  # the cached function must not keep its model alive
+        # no tensor-dependent control flow: autograph=False (it cannot read a lambda's source anyway)
+        functions[mode] = tf.function(lambda x: run_generator(ref(), x, mode, statistics), reduce_retracing=True,
+                                      autograph=False)
+    return functions[mode]
 
 
 def evaluate_generator(generator: keras.Model, dataset: tf.data.Dataset, mode: str = "paper",
@@ -51,37 +61,60 @@ def evaluate_generator(generator: keras.Model, dataset: tf.data.Dataset, mode: s
     return {k: v / count for k, v in sums.items()} | {"images": count}
 
 
-def translate_folder(model_path: str, input_dir: str, output_dir: str, mode: str = "inference",
+def _load_generator(model: str | keras.Model, needs: str, fix: str):
+    """(model, name, ModelKind) of a saved generator path or a model, refused unless it is an
+    image-to-image generator."""
+    name = model if isinstance(model, str) else getattr(model, "name", "model")
+    generator = load_model(model) if isinstance(model, str) else model
+    return generator, name, require_image_generator(generator, name, needs=needs, fix=fix)
+
+
+def _output_for(output_dir: str, path: str, ext: str, inputs: set[str]) -> str:
+    out = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + ext)
+    if os.path.abspath(out) in inputs:
+        raise Pix2GanError(f"output {out} would overwrite the input image {path}: pass another output folder")
+    if os.path.isdir(out):
+        raise Pix2GanError(f"output {out} is a folder: remove it or pass another output folder")
+    return out
+
+
+def translate_folder(model_path: str | keras.Model, input_dir: str, output_dir: str, mode: str = "inference",
                      resize: bool = False, verbose: bool = True) -> list[str]:
-    """Run a saved generator over every image in ``input_dir``, writing PNGs to ``output_dir``.
+    """Run a saved generator (a path, or a model) over every image in ``input_dir`` (or the one
+    image it names), writing PNGs to ``output_dir``.
 
     Images must have the model's input size (or pass ``resize=True`` to resize in and back out).
+    The model, the input folder and the output paths are all checked before the first image is
+    translated.
     """
-    generator = load_model(model_path)
-    _, h, w, c = generator.input_shape
-    lo, hi = output_value_range(generator)
-    files = list_images(input_dir)
+    check_eval_mode(mode, "mode")
+    check_output_dir(output_dir)
+    files = [input_dir] if os.path.isfile(input_dir) else list_images(input_dir)
     if not files:
         raise Pix2GanError(f"input folder {input_dir} holds no images (.png, .jpg, .tif, .bmp)")
+    generator, name, found = _load_generator(model_path, "translate needs",
+                                             "pass a saved image-to-image generator (<run>_generator.h5)")
+    (h, w, c), (lo, hi) = found.inputs[0], found.value_range
+    inputs = {os.path.abspath(p) for p in files}
+    outputs = [_output_for(output_dir, p, ".png", inputs) for p in files]
     generate = make_generate_fn(generator, mode)
     written = []
     bar = keras.utils.Progbar(len(files), unit_name="image") if verbose else None
-    for path in files:
+    for path, out in zip(files, outputs):
         image = read_image(path, channels=c)
         if image.ndim == 2:
             image = image[..., None]
-        scale = 65535.0 if image.dtype == np.uint16 else 255.0
+        scale = 65535.0 if image.dtype == np.uint16 else 1.0 if image.dtype.kind == "f" else 255.0
         size = image.shape[:2]
-        if h is not None and size != (h, w):
+        if (h is not None and size[0] != h) or (w is not None and size[1] != w):
             if not resize:
                 raise Pix2GanError(f"image {path} is {size[1]}x{size[0]} but the model takes {w}x{h}: "
                                    "resize it, or pass --resize")
-            image = tf.image.resize(image.astype(np.float32), (h, w)).numpy()
-        x = image.astype(np.float32)[None] / scale * (hi - lo) + lo
+            image = tf.image.resize(image.astype(np.float32), (h or size[0], w or size[1])).numpy()
+        x = np.clip(image.astype(np.float32) / scale, 0.0, 1.0)[None] * (hi - lo) + lo
         y = np.asarray(generate(tf.constant(x)))[0]
         if y.shape[:2] != size:
             y = tf.image.resize(y, size).numpy()
-        out = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + ".png")
         written.append(write_image(out, to_uint8(y, (lo, hi))))
         if bar:
             bar.add(1)
@@ -126,23 +159,31 @@ def grouped_table(scores: dict[str, np.ndarray], groups: np.ndarray, names: Sequ
     return "\n".join(lines), rows
 
 
-def translate_tiled(model_path: str, input_path: str, output_dir: str, tile: int | None = None,
+def translate_tiled(model_path: str | keras.Model, input_path: str, output_dir: str, tile: int | None = None,
                     overlap: int | None = None, max_value: float | None = None, verbose: bool = True) -> list[str]:
-    """Run a saved [0, 1] generator (e.g. cloud removal) over images of any size, tile by tile.
+    """Run a saved generator (e.g. cloud removal) over images of any size, tile by tile.
 
-    ``input_path`` is an image or a folder of them; each output keeps its input's size and
-    dtype and is written to ``output_dir`` (JPEG inputs become PNG, so nothing is lost again;
-    TIFF outputs are written strip by strip). See :func:`pix2gan.tiling.remove_clouds`.
+    ``input_path`` is an image (or ``.npy`` scene) or a folder of images; each output keeps its
+    input's size and dtype and is written to ``output_dir`` (JPEG inputs become PNG, so nothing is
+    lost again; TIFF outputs are written strip by strip). See :func:`pix2gan.tiling.remove_clouds`.
     """
-    generator = load_model(model_path)
-    files = list_images(input_path) if os.path.isdir(input_path) else [input_path]
+    check_output_dir(output_dir)
+    if os.path.isdir(input_path):
+        files = list_images(input_path)
+    elif os.path.isfile(input_path):
+        files = [input_path]
+    else:
+        raise Pix2GanError(f"input {input_path} does not exist: pass an image, a .npy scene or a folder of images")
     if not files:
         raise Pix2GanError(f"input folder {input_path} holds no images (.png, .jpg, .tif, .bmp)")
-    written = []
+    generator, _, _ = _load_generator(model_path, "translate --tile needs",
+                                      "pass a saved image-to-image generator (<run>_generator.h5)")
+    inputs = {os.path.abspath(p) for p in files}
+    outputs = []
     for path in files:
-        stem, ext = os.path.splitext(os.path.basename(path))
-        ext = ".png" if ext.lower() in (".jpg", ".jpeg", ".bmp") else ext
-        out = os.path.join(output_dir, stem + ext)
+        ext = os.path.splitext(path)[1]
+        outputs.append(_output_for(output_dir, path, ".png" if ext.lower() in (".jpg", ".jpeg", ".bmp") else ext,
+                                   inputs))
+    for path, out in zip(files, outputs):
         remove_clouds(path, generator, out, tile=tile, overlap=overlap, max_value=max_value, verbose=verbose)
-        written.append(out)
-    return written
+    return outputs

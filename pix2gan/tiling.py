@@ -29,7 +29,8 @@ import numpy as np
 import tensorflow as tf
 
 from .errors import Pix2GanError
-from .imaging import read_image, write_image
+from .imaging import check_output_file, read_image, write_image
+from .modelcheck import require_image_generator
 from .predict import traced_inference
 from .saving import load_model
 
@@ -73,8 +74,11 @@ def value_scale(image: np.ndarray, name: str, max_value: float | None = None) ->
 
 
 def check_scene(image: np.ndarray, name: str, channels: int = 3) -> None:
-    """Refuse zero-size, grayscale or wrongly banded scenes, naming ``name``."""
-    if image.size == 0 or image.ndim < 2 or min(image.shape[:2]) == 0:
+    """Refuse arrays that are not images, zero-size, grayscale or wrongly banded scenes, naming ``name``."""
+    if image.ndim not in (2, 3):
+        raise Pix2GanError(f"image {name} has shape {image.shape}, not an image (H, W, bands): pass one scene "
+                           "as an (H, W, 3) array")
+    if image.size == 0 or min(image.shape[:2]) == 0:
         raise Pix2GanError(f"image {name} is empty ({'x'.join(map(str, image.shape))}): pass a non-empty image")
     found = 1 if image.ndim == 2 else image.shape[-1]
     if found != channels:
@@ -120,15 +124,19 @@ def tiled_apply(image: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], 
     return out
 
 
-def model_predictor(model: keras.Model, batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
-    """``tiles -> outputs`` for a [0, 1] generator, padding to a fixed batch so nothing retraces."""
+def model_predictor(model: keras.Model, batch_size: int,
+                    value_range: tuple[float, float] = (0.0, 1.0)) -> Callable[[np.ndarray], np.ndarray]:
+    """``tiles -> outputs`` in [0, 1] for a generator working in ``value_range`` ((0, 1) or a tanh
+    generator's (-1, 1)), padding to a fixed batch so nothing retraces."""
     run = traced_inference(model)
+    lo, hi = value_range
 
     def predict(tiles):
         n = len(tiles)
         if n < batch_size:
             tiles = np.concatenate([tiles, np.zeros((batch_size - n,) + tiles.shape[1:], tiles.dtype)])
-        return np.asarray(run(tf.constant(tiles)))[:n]
+        out = np.asarray(run(tf.constant(tiles * (hi - lo) + lo if (lo, hi) != (0.0, 1.0) else tiles)))[:n]
+        return (out - lo) / (hi - lo) if (lo, hi) != (0.0, 1.0) else out
     return predict
 
 
@@ -183,18 +191,28 @@ def open_output(path: str, shape: tuple[int, int, int], dtype) -> np.ndarray:
 
 
 def read_scene(path: str) -> np.ndarray:
-    """Read a scene: ``.npy`` memory-mapped, images with OpenCV (8/16-bit, float TIFF)."""
-    if path.lower().endswith(".npy"):
-        if not os.path.isfile(path):
-            raise Pix2GanError(f"image {path} does not exist: check the path")
-        return np.load(path, mmap_mode="r")
-    return read_image(path)
+    """Read a scene: ``.npy`` memory-mapped (numeric arrays only: object arrays are never
+    unpickled), images with :func:`pix2gan.imaging.read_image` (8/16-bit, float TIFF)."""
+    if not path.lower().endswith(".npy"):
+        return read_image(path)
+    if not os.path.isfile(path):
+        raise Pix2GanError(f"image {path} does not exist: check the path")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # numpy raises ValueError, OSError, EOFError... for a damaged header or size
+        raise Pix2GanError(f"image {path} is not a readable .npy array ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0][:120] if str(exc) else 'damaged'}): write it again with "
+                           "numpy.save") from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "uif" or array.dtype.fields is not None:
+        raise Pix2GanError(f"image {path} holds {getattr(array, 'dtype', type(array).__name__)} values, not "
+                           "pixels: save a uint8, uint16 or float array")
+    return array
 
 
 def remove_clouds(image: str | np.ndarray, model: str | keras.Model, output: str | None = None, *,
                   tile: int | None = None, overlap: int | None = None, batch_size: int = 8,
                   max_value: float | None = None, verbose: bool = True) -> np.ndarray:
-    """Run a cloud-removal generator (inputs/outputs in [0, 1]) over a scene of any size.
+    """Run an image-to-image generator (e.g. cloud removal; [0, 1] or tanh [-1, 1]) over a scene of any size.
 
     ``image`` is a path (PNG/JPG/TIFF, 8- or 16-bit, or .npy) or an (H, W, 3) array; ``model`` a
     saved generator path or a model. ``tile`` defaults to the model's input size (256 for a
@@ -202,24 +220,40 @@ def remove_clouds(image: str | np.ndarray, model: str | keras.Model, output: str
     is written there (TIFF and .npy incrementally); the result array (memory-mapped for those
     formats) is returned, with the input's size and dtype.
     """
+    model_name = model if isinstance(model, str) else getattr(model, "name", "model")
     if isinstance(model, str):
         model = load_model(model)
+    found = require_image_generator(model, model_name, needs="tiled inference needs",
+                                    fix="pass the saved generator (e.g. <run>_generator.h5)")
     name = image if isinstance(image, str) else "array"
+    if output:
+        check_output_file(output, also=(".npy",))
+        if isinstance(image, str) and os.path.abspath(output) == os.path.abspath(image):
+            raise Pix2GanError(f"output {output} is the input scene itself: write to another file or folder")
     array = read_scene(image) if isinstance(image, str) else np.asarray(image)
-    channels = int(model.input_shape[-1])
+    if array.ndim == 2:  # a one-band scene, for a one-band model
+        array = array[..., None]
+    channels = found.inputs[0][-1]
     check_scene(array, name, channels)
+    if found.outputs[0][-1] != channels:
+        raise Pix2GanError(f"model {model_name} maps {channels} bands to {found.outputs[0][-1]}: tiled inference keeps "
+                           "the bands of the scene; use translate without --tile")
     scale = value_scale(array, name, max_value)
-    fixed = model.input_shape[1]
+    fixed = found.inputs[0][0]
     tile = int(tile or fixed or 256)
+    if tile < 1:
+        raise Pix2GanError(f"tile {tile} must be a positive number of pixels", argument="tile")
     if fixed is not None and tile != fixed:
         raise Pix2GanError(f"tile {tile} differs from the model's fixed input size {fixed}: omit --tile, "
                            "or rebuild the generator with any-size inputs")
     overlap = tile // 4 if overlap is None else int(overlap)
-    out = open_output(output, array.shape, array.dtype) if output else np.empty(array.shape, array.dtype)
     h, w = array.shape[:2]
     if fixed is not None and (h < tile or w < tile):
         raise Pix2GanError(f"image {name} is {w}x{h}, smaller than the model's {tile}x{tile} input: pad or resize it")
-    tiled_apply(array, model_predictor(model, batch_size), out, tile=tile, overlap=overlap,
+    if overlap < 0 or overlap >= tile:
+        raise Pix2GanError(f"overlap {overlap} must be from 0 to tile - 1 = {tile - 1}", argument="overlap")
+    out = open_output(output, array.shape, array.dtype) if output else np.empty(array.shape, array.dtype)
+    tiled_apply(array, model_predictor(model, batch_size, found.value_range), out, tile=tile, overlap=overlap,
                 batch_size=batch_size, scale=scale, verbose=verbose)
     if output:
         if isinstance(out, np.memmap):

@@ -33,8 +33,10 @@ def test_names_lists_every_entry_and_get_builds_each():
 
 def test_entry_defaults_are_the_recipes_of_record():
     plus, ref = zoo.get("cloud-removal-eurosat-plus"), zoo.get("cloud-removal-eurosat")
-    assert (plus.head, plus.g_lr, plus.g_schedule, plus.psnr_weight) == ("veil", 4e-4, "cosine", 4.0)
+    assert (plus.head, plus.g_lr, plus.g_schedule, plus.psnr_weight) == ("blend", 4e-4, "cosine", 4.0)
+    assert (plus.clouds, plus.min_scale, plus.max_scale, plus.vary_ground) == ("mixed", 0.5, 4.0, True)
     assert (ref.head, ref.g_lr, ref.g_schedule, ref.psnr_weight, ref.d_lr) == ("sigmoid", 1e-4, "constant", 0.0, 1e-5)
+    assert (ref.clouds, ref.min_scale, ref.max_scale, ref.vary_ground) == ("grey", 1.0, 1.0, False)
     dcgan = zoo.get("dcgan-mnist")
     assert (dcgan.arch, dcgan.conditional, dcgan.lr, dcgan.batch_size, dcgan.ema_decay) == ("dcgan", True, 4e-4, 64,
                                                                                               0.999)
@@ -69,7 +71,7 @@ def test_unknown_names_settings_and_values_are_refused_naming_the_valid_ones():
 def test_train_signature_is_the_documented_one():
     params = list(inspect.signature(Recipe.train).parameters)
     assert params == ["self", "data_dir", "epochs", "steps_per_epoch", "batch_size", "logdir", "out", "run_name",
-                      "seed", "jit_compile", "verbose", "data_options"]
+                      "seed", "jit_compile", "verbose", "backup_every", "deterministic", "on_nan", "data_options"]
     # every run option is a train argument, and nothing else is
     assert set(f.name for f in dataclasses.fields(RunOptions)) | {"epochs", "batch_size"} == set(params[1:-1])
     assert list(inspect.signature(Recipe.evaluate).parameters)[:4] == ["self", "weights", "data_dir", "split"]

@@ -21,12 +21,19 @@ Two implementations:
   on 2 CPU cores; products are kept out of FMAs so it stays within about 1 ulp). It runs on
   whole batches, eagerly or inside ``tf.data``.
 
+Besides the reference's grey veils, :func:`synthesize_clouds` draws clouds as they form an image
+seen from orbit (``kind=`` on :func:`cloud_pairs_dataset`, ``clouds=`` on the cloud-removal
+entries): thin cirrus and haze (a smooth, partly streaky transmittance with a bright bluish or
+dusty path radiance), thick cumulus (opaque fractal cores, soft ragged edges, light grey to white
+with bright tops), the shadows they cast (the same cloud field displaced by a sun vector,
+darkening the ground multiplicatively), and a per-image mix of all of these with clear tiles.
+Each comes with its mask: the share of the ground's signal lost at each pixel, exactly 0 where
+the image is untouched.
+
 Cloud pairs are made on the fly by :func:`cloud_pairs_dataset` (fresh clouds every epoch,
-reproducible from a seed through stateless RNG keyed by (seed, batch index)) or written to disk
-once by :func:`write_cloud_pairs` (the reference's way). Clouds are grey (the same in every
-channel) in the reference; :func:`shape_clouds` makes thick, haze and coloured variants
-(``kind=`` on :func:`add_clouds` and :func:`cloud_pairs_dataset`, ``--clouds`` on the
-cloud-removal entries).
+reproducible from a seed through stateless RNG keyed by (seed, batch index), optionally on
+tiles resampled to other pixel sizes and with varied ground) or written to disk once by
+:func:`write_cloud_pairs` (the reference's way).
 """
 from __future__ import annotations
 

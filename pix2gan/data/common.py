@@ -6,20 +6,25 @@
   and prefetch.
 - Files are checked before training starts (``check_image_files``), so a corrupt, truncated or
   wrongly sized file fails at once with its name instead of deep inside ``fit()``.
-- Downloads go through ``keras.utils.get_file`` and are verified against sha256 lists.
+- Downloads go through ``keras.utils.get_file`` into the folder asked for (:func:`download`) and
+  are verified against sha256 lists.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
+import logging
 import os
 from typing import Callable, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from ..errors import Pix2GanError
 from ..imaging import read_image
 
+logger = logging.getLogger("pix2gan")
 AUTOTUNE = tf.data.AUTOTUNE
 CHECKSUM_DIR = os.path.join(os.path.dirname(__file__), "checksums")
 
@@ -34,14 +39,16 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
 
 
 def verify_checksum_list(list_path: str, root: str, prefix: str = "") -> int:
-    """Check files under ``root`` against a ``sha256sum``-style list; return how many were checked.
+    """Check files under ``root`` against a ``sha256sum``-style list (plain or ``.gz``); return how
+    many were checked.
 
     Lines name paths like ``facades/train/1.jpg``; ``prefix`` (``"facades/"``) is stripped so the
     rest is resolved below ``root``. Raises :class:`Pix2GanError` on the first missing or
     mismatching file.
     """
     checked = 0
-    with open(list_path) as f:
+    # The EuroSAT list (27,000 lines) ships gzipped.
+    with (gzip.open(list_path, "rt") if list_path.endswith(".gz") else open(list_path)) as f:
         for line in f:
             digest, name = line.strip().split(None, 1)
             rel = name[len(prefix):] if prefix and name.startswith(prefix) else name
@@ -54,14 +61,43 @@ def verify_checksum_list(list_path: str, root: str, prefix: str = "") -> int:
     return checked
 
 
-def check_image_files(paths: Sequence[str], check: Callable[[str, np.ndarray], None] | None = None,
-                      channels: int = 3) -> None:
-    """Decode every file once (fast with OpenCV) and raise on the first bad one, naming it.
+def download(name: str, url: str, dest: str, subdir: str = "", extract: bool = False,
+             file_hash: str | None = None, hash_algorithm: str = "sha256") -> str:
+    """Fetch ``url`` into ``dest/subdir`` with ``keras.utils.get_file`` and return its path.
 
-    ``check(path, image)`` may add shape rules (it should raise :class:`Pix2GanError`).
+    ``get_file`` quietly falls back to a temporary cache folder when ``dest`` does not exist or
+    is not writable; here ``dest`` is created first, and a download that lands anywhere else is
+    refused, so the data is always where the user asked (the path is logged).
+    """
+    dest = os.path.abspath(dest)
+    try:
+        os.makedirs(dest, exist_ok=True)
+    except OSError as exc:
+        raise Pix2GanError(f"download folder {dest} cannot be created ({exc.strerror}): pass a writable folder") from None
+    if not os.access(dest, os.W_OK):
+        raise Pix2GanError(f"download folder {dest} is not writable: pass a writable folder")
+    try:
+        path = keras.utils.get_file(name, url, cache_dir=dest, cache_subdir=subdir, extract=extract,
+                                    file_hash=file_hash, hash_algorithm=hash_algorithm)
+    except Exception as exc:  # urllib, hashing and archive errors come in many types
+        raise Pix2GanError(f"could not download {url} ({type(exc).__name__}: {str(exc)[:120]}): check the network, "
+                           "or download it by hand and pass --data-dir") from None
+    if os.path.commonpath([os.path.abspath(path), dest]) != dest:
+        raise Pix2GanError(f"the download of {url} landed in {path}, not in {dest}: check that {dest} is writable")
+    logger.info("downloaded %s to %s", url, path)
+    return path
+
+
+def check_image_files(paths: Sequence[str], check: Callable[[str, np.ndarray], None] | None = None,
+                      channels: int = 3, formats: Sequence[str] | None = None) -> None:
+    """Decode every file once with :func:`pix2gan.imaging.read_image` (TensorFlow's decoders, those
+    of the pipelines) and raise on the first bad one, naming it.
+
+    ``check(path, image)`` may add shape rules (it should raise :class:`Pix2GanError`); ``formats``
+    limits the accepted formats (e.g. to those a ``tf.data`` pipeline can decode).
     """
     for path in paths:
-        image = read_image(path, channels=channels)
+        image = read_image(path, channels=channels, formats=formats)
         if check is not None:
             check(path, image)
 

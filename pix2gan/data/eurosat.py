@@ -15,12 +15,11 @@ from typing import Sequence
 
 import cv2
 import h5py
-import keras
 import numpy as np
 
 from ..errors import Pix2GanError
 from ..imaging import read_image
-from .common import require_dir, sha256_file
+from .common import CHECKSUM_DIR, download, require_dir, sha256_file, verify_checksum_list
 
 EUROSAT_URL = "http://madm.dfki.de/files/sentinel/EuroSAT.zip"
 CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
@@ -29,6 +28,8 @@ TILE = 64
 # sha256 of the `sha256sum` listing of every file (paths "eurosat/<Class>/<file>", LC_ALL=C order):
 # a 64-character stand-in for the 2.8 MB per-file list.
 LISTING_SHA256 = "7316d988d72daf8b7de093971837ec539e52a5adfe3b8c825c8a63828384a8e1"
+# The per-file list itself (gzipped, "<sha256>  eurosat/<Class>/<file>" lines), for naming a bad file.
+CHECKSUM_LIST = os.path.join(CHECKSUM_DIR, "eurosat.sha256.gz")
 DATA_FIX = "pass --data-dir pointing at the folder holding AnnualCrop/ Forest/ ... (or --download)"
 
 
@@ -101,6 +102,14 @@ def read_tiles(paths: Sequence[str], resize: bool = False) -> np.ndarray:
     return out
 
 
+def _check_cached(images: np.ndarray, labels: np.ndarray, cache: str) -> tuple[np.ndarray, np.ndarray]:
+    """A cached split as it was written (uint8 tiles, one label each in range), or refuse the cache."""
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (TILE, TILE, 3) \
+            or labels.shape != (len(images),) or (labels.size and not 0 <= labels.min() <= labels.max() < len(CLASSES)):
+        raise Pix2GanError(f"cache file {cache} holds damaged arrays: delete it so it is rebuilt")
+    return images, labels
+
+
 def load_eurosat(data_dir: str, classes: Sequence[str] | None = None, test_fraction: float = 0.3, seed: int = 0,
                  max_per_class: int | None = None, resize: bool = False,
                  cache: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -116,9 +125,13 @@ def load_eurosat(data_dir: str, classes: Sequence[str] | None = None, test_fract
         try:
             with h5py.File(cache, "r") as f:
                 if f.attrs.get("key") == key:
-                    return {s: (f[f"{s}/images"][()], f[f"{s}/labels"][()]) for s in ("train", "test")}
-        except OSError:
-            raise Pix2GanError(f"cache file {cache} is not a readable h5 file: delete it so it is rebuilt") from None
+                    cached = {s: (f[f"{s}/images"][()], f[f"{s}/labels"][()]) for s in ("train", "test")}
+                    return {s: _check_cached(images, labels, cache) for s, (images, labels) in cached.items()}
+        except Pix2GanError:
+            raise
+        except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError... for a damaged file
+            raise Pix2GanError(f"cache file {cache} is not a readable h5 file ({type(exc).__name__}): delete it so "
+                               "it is rebuilt") from None
     out = {s: (read_tiles([p for p, _ in split[s]], resize), np.array([label for _, label in split[s]], np.int32))
            for s in ("train", "test")}
     if cache:
@@ -142,23 +155,33 @@ def listing_sha256(data_dir: str, prefix: str = "eurosat") -> str:
     return hashlib.sha256(listing.encode()).hexdigest()
 
 
+def verify_eurosat_files(data_dir: str) -> int:
+    """Check every EuroSAT file below ``data_dir`` against the bundled per-file sha256 list (the
+    27,000 tiles), naming the first missing or damaged file; returns how many were checked."""
+    return verify_checksum_list(CHECKSUM_LIST, data_dir, prefix="eurosat/")
+
+
 def verify_eurosat(data_dir: str, expected: str = LISTING_SHA256) -> None:
-    """Check the whole EuroSAT folder (every file's bytes and name) against one listing hash."""
+    """Check the whole EuroSAT folder (every file's bytes and name) against one listing hash; when
+    the published listing does not match, the per-file list names the file at fault."""
     found = listing_sha256(data_dir)
     if found != expected:
+        if expected == LISTING_SHA256:
+            verify_eurosat_files(data_dir)  # raises naming a missing or changed tile
         raise Pix2GanError(f"EuroSAT folder {data_dir} does not match the published file listing "
                            f"(sha256 {found[:12]}..., expected {expected[:12]}...): re-download or re-copy it")
 
 
 def download_eurosat(cache_dir: str = "datasets", archive_sha256: str | None = None) -> str:
-    """Download and extract the official zip with ``keras.utils.get_file``; returns the class folder.
+    """Download and extract the official zip into ``cache_dir`` with ``keras.utils.get_file``; every
+    tile is checked against the bundled per-file sha256 list; returns the class folder.
 
     ``archive_sha256``, when given, is checked by ``get_file`` (``file_hash``).
     """
-    path = keras.utils.get_file("EuroSAT.zip", EUROSAT_URL, cache_dir=os.path.abspath(cache_dir),
-                                cache_subdir="", extract=True, file_hash=archive_sha256, hash_algorithm="sha256")
+    path = download("EuroSAT.zip", EUROSAT_URL, cache_dir, extract=True, file_hash=archive_sha256)
     root = path if os.path.isdir(path) else os.path.splitext(path)[0] + "_extracted"
     for candidate in (os.path.join(root, "2750"), os.path.join(root, "EuroSAT", "2750"), root):
         if os.path.isdir(os.path.join(candidate, CLASSES[0])):
+            verify_eurosat_files(candidate)
             return candidate
     raise Pix2GanError(f"the EuroSAT archive extracted to {root} has no {CLASSES[0]}/ folder: delete it and download again")

@@ -9,17 +9,17 @@ import os
 from typing import Sequence
 
 import h5py
-import keras
 import numpy as np
 import tensorflow as tf
 
 from ..errors import Pix2GanError
-from ..imaging import list_images, read_image
+from ..imaging import PIPELINE_FORMATS, list_images, read_image
 from .common import (
     AUTOTUNE,
     CHECKSUM_DIR,
     augment_pair,
     check_image_files,
+    download,
     require_dir,
     scale_images,
     verify_checksum_list,
@@ -101,10 +101,13 @@ def load_facades(data_dir: str, split: str = "train", direction: str = "BtoA", i
     training = split == "train" if training is None else training
     files = facades_files(data_dir, split)
     if check_files:
-        check_image_files(files, _check_side_by_side, channels=3)
+        # The check decodes with the pipeline's own decoder (TensorFlow's), so whatever passes it
+        # also decodes in training; formats TensorFlow cannot read (TIFF) are refused here.
+        check_image_files(files, _check_side_by_side, channels=3, formats=PIPELINE_FORMATS)
 
     def decode(path):
-        return _split_halves(tf.io.decode_jpeg(tf.io.read_file(path), channels=3), direction)
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, dtype=tf.uint8, expand_animations=False)
+        return _split_halves(image, direction)
     ds = tf.data.Dataset.from_tensor_slices(files).map(decode, num_parallel_calls=AUTOTUNE)
     return _finish(ds, size, batch_size, training, seed, repeat)
 
@@ -118,17 +121,23 @@ def count_facades(data_dir: str, split: str = "train") -> int:
 # stored channels-first (N, 3, H, W) by the book's make_dataset script; channels-last is accepted.
 
 def _h5_images(h5, key: str, path: str) -> np.ndarray:
-    if key not in h5:
+    if key not in h5 or not isinstance(h5[key], h5py.Dataset):
         raise Pix2GanError(f"h5 file {path} has no dataset {key!r} (found {', '.join(sorted(h5.keys()))}): "
                            "write it with pix2gan.data.facades.write_facades_h5")
-    x = np.asarray(h5[key])
-    if x.ndim != 4:
-        raise Pix2GanError(f"dataset {key!r} in {path} has shape {x.shape}, expected (N, 3, H, W) or (N, H, W, 3)")
+    dataset = h5[key]
+    if dataset.ndim != 4:
+        raise Pix2GanError(f"dataset {key!r} in {path} has shape {dataset.shape}, expected (N, 3, H, W) or (N, H, W, 3)")
+    if dataset.dtype.kind not in "uif":
+        raise Pix2GanError(f"dataset {key!r} in {path} holds {dataset.dtype} values, expected uint8 pixels: "
+                           "write it with pix2gan.data.facades.write_facades_h5")
+    x = dataset[()]
     if x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3):
         x = np.transpose(x, (0, 2, 3, 1))
-    if x.shape[-1] != 3:
-        raise Pix2GanError(f"dataset {key!r} in {path} has {x.shape[-1]} channels, expected 3 (RGB)")
+    if x.shape[-1] != 3 or 0 in x.shape:
+        raise Pix2GanError(f"dataset {key!r} in {path} has shape {x.shape}, expected N RGB images (N, H, W, 3)")
     if x.dtype != np.uint8:
+        if not np.isfinite(x).all():
+            raise Pix2GanError(f"dataset {key!r} in {path} holds NaN or infinite values: write the file again")
         x = np.clip(x * 255.0 if x.max() <= 1.0 else x, 0, 255).astype(np.uint8)
     return x
 
@@ -137,9 +146,15 @@ def read_facades_h5(path: str, split: str = "train") -> tuple[np.ndarray, np.nda
     """``(photos, label_maps)`` of one split from the book's .h5 file, as uint8 NHWC."""
     if not os.path.isfile(path):
         raise Pix2GanError(f"h5 file {path} does not exist: check --h5 or write it with datasets/prepare_facades_h5.py")
-    with h5py.File(path, "r") as h5:
-        full = _h5_images(h5, f"{split}_data_full", path)
-        sketch = _h5_images(h5, f"{split}_data_sketch", path)
+    try:
+        with h5py.File(path, "r") as h5:
+            full = _h5_images(h5, f"{split}_data_full", path)
+            sketch = _h5_images(h5, f"{split}_data_sketch", path)
+    except Pix2GanError:
+        raise
+    except Exception as exc:  # h5py raises OSError, KeyError, ValueError, RuntimeError... for a damaged file
+        raise Pix2GanError(f"h5 file {path} could not be read ({type(exc).__name__}: {str(exc)[:120]}): "
+                           "write it again with pix2gan.data.facades.write_facades_h5") from None
     if len(full) != len(sketch) or full.shape != sketch.shape:
         raise Pix2GanError(f"h5 file {path}: {split}_data_full {full.shape} and {split}_data_sketch {sketch.shape} differ")
     return full, sketch
@@ -204,12 +219,7 @@ def download_facades(cache_dir: str = "datasets", archive_sha256: str | None = N
     The archive is fetched with ``keras.utils.get_file`` (checked against ``archive_sha256`` when
     given) and every extracted file is verified against the sha256 list bundled with pix2gan.
     """
-    try:
-        path = keras.utils.get_file("facades.tar.gz", FACADES_URL, cache_dir=os.path.abspath(cache_dir),
-                                    cache_subdir="", extract=True, file_hash=archive_sha256)
-    except Exception as exc:
-        raise Pix2GanError(f"could not download {FACADES_URL} ({type(exc).__name__}): check the network, "
-                           "or download it by hand and pass --data-dir") from None
+    path = download("facades.tar.gz", FACADES_URL, cache_dir, extract=True, file_hash=archive_sha256)
     root = path if os.path.isdir(os.path.join(path, "train")) else os.path.join(path, "facades")
     if not os.path.isdir(os.path.join(root, "train")):
         raise Pix2GanError(f"the extracted archive at {path} has no facades/train folder: delete it and download again")

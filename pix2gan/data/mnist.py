@@ -22,12 +22,11 @@ import zlib
 from typing import Sequence
 
 import h5py
-import keras
 import numpy as np
 import tensorflow as tf
 
 from ..errors import Pix2GanError
-from .common import CHECKSUM_DIR, batch_pipeline, verify_checksum_list
+from .common import CHECKSUM_DIR, batch_pipeline, download, verify_checksum_list
 from .synthetic import synthetic_digits
 
 logger = logging.getLogger("pix2gan")
@@ -173,12 +172,7 @@ def read_mnist_npz(path: str, split: str = "train") -> tuple[np.ndarray, np.ndar
 
 def download_mnist_npz(cache_dir: str = "datasets") -> str:
     """Download Keras's ``mnist.npz`` with ``keras.utils.get_file``, checked against its sha256."""
-    try:
-        return keras.utils.get_file(NPZ_NAME, NPZ_URL, cache_dir=os.path.abspath(cache_dir),
-                                    cache_subdir="mnist", file_hash=NPZ_SHA256)
-    except Exception as exc:
-        raise Pix2GanError(f"could not download {NPZ_URL} ({type(exc).__name__}: {str(exc)[:120]}): check the "
-                           "network, or pass --data-dir with the idx files") from None
+    return download(NPZ_NAME, NPZ_URL, cache_dir, subdir="mnist", file_hash=NPZ_SHA256)
 
 
 def write_mnist_h5(path: str, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> str:
@@ -207,7 +201,8 @@ def read_mnist_h5(path: str, split: str = "train") -> tuple[np.ndarray, np.ndarr
     except Pix2GanError:
         raise
     except Exception as exc:
-        raise Pix2GanError(f"h5 file {path} could not be read ({type(exc).__name__}): write it again") from None
+        raise Pix2GanError(f"h5 file {path} could not be read ({type(exc).__name__}: {str(exc)[:120]}): write it "
+                           "again with pix2gan.data.mnist.write_mnist_h5") from None
     return check_mnist_arrays(images, labels, f"MNIST {split} in {path}")
 
 

@@ -25,7 +25,17 @@ from .blocks import (
     residual_block,
     upsample,
 )
-from .heads import MAP_LAYER, PROBABILITY_LAYER, UNET_HEADS, UNetFeatures, blend_head, residual_head, sigmoid_head, veil_head
+from .heads import (
+    CORRECTED_LAYER,
+    MAP_LAYER,
+    PROBABILITY_LAYER,
+    UNET_HEADS,
+    UNetFeatures,
+    blend_head,
+    residual_head,
+    sigmoid_head,
+    veil_head,
+)
 from .latent import (
     build_dcgan_discriminator,
     build_dcgan_generator,
@@ -77,6 +87,7 @@ def build_discriminator(name: str, **kwargs) -> keras.Model:
 
 
 __all__ = [
+    "CORRECTED_LAYER",
     "DISCRIMINATORS",
     "GENERATORS",
     "MAP_LAYER",

@@ -69,6 +69,7 @@ def veil_head(inputs, features: UNetFeatures, output_channels: int):
 
 
 MAP_LAYER = "cloud_map"
+CORRECTED_LAYER = "corrected"
 PROBABILITY_LAYER = "cloud_probability"
 
 
@@ -92,7 +93,7 @@ def blend_head(inputs, features: UNetFeatures, output_channels: int):
     gain = layers.Concatenate(name="gain_rgb")([gain] * output_channels)
     lifted = layers.Multiply(name="gain_times_input")([inputs, gain])
     corrected = layers.Subtract(name="remove_offset")([layers.Add(name="add_gain")([inputs, lifted]), offset])
-    corrected = layers.ReLU(max_value=1.0, dtype="float32", name="corrected")(corrected)
+    corrected = layers.ReLU(max_value=1.0, dtype="float32", name=CORRECTED_LAYER)(corrected)
     logits = layers.Conv2D(1, 1, dtype="float32", name="cloud_logits")(decoded)
     probability = layers.Activation("sigmoid", dtype="float32", name=PROBABILITY_LAYER)(logits)
     stretched = layers.Rescaling(1.2, offset=-0.1, dtype="float32", name="stretch_map")(probability)
@@ -100,7 +101,9 @@ def blend_head(inputs, features: UNetFeatures, output_channels: int):
     cloud_map = layers.Concatenate(name="cloud_map_rgb")([cloud_map] * output_channels)
     change = layers.Subtract(name="correction")([corrected, inputs])
     change = layers.Multiply(name="masked_correction")([cloud_map, change])
-    return layers.Add(dtype="float32", name="output_image")([inputs, change])
+    blended = layers.Add(dtype="float32", name="blend")([inputs, change])
+    # a no-op for [0, 1] inputs (the blend is convex); it declares the output range in the saved model
+    return layers.ReLU(max_value=1.0, dtype="float32", name="output_image")(blended)
 
 
 UNET_HEADS: dict[str, Callable] = {"sigmoid": sigmoid_head, "residual": residual_head, "veil": veil_head,

@@ -2,6 +2,7 @@
 trackers and an optional moving average of a generator's weights."""
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import keras
@@ -14,6 +15,50 @@ from ..losses import ADVERSARIAL_LOSSES
 def default_optimizer() -> keras.optimizers.Optimizer:
     """Adam with learning rate 2e-4 and beta1 0.5 (Radford et al. 2016, pix2pix)."""
     return keras.optimizers.Adam(2e-4, beta_1=0.5)
+
+
+def check_weight(name: str, value: float, below: float | None = None) -> float:
+    """``value`` as a finite float >= 0 (and < ``below`` when given), else :class:`Pix2GanError` naming ``name``."""
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (below is not None and number >= below):
+        domain = f"in [0, {below:g})" if below is not None else "a finite number >= 0"
+        raise Pix2GanError(f"{name}={value!r} is out of its domain: use {domain}", argument=name)
+    return number
+
+
+def check_learning_rate(name: str, optimizer: keras.optimizers.Optimizer) -> None:
+    """Refuse an optimizer whose learning rate (a schedule's at step 0) is negative or not finite."""
+    value = float(optimizer.learning_rate)  # a schedule's value at the current step
+    if not math.isfinite(value) or value < 0:
+        raise Pix2GanError(f"the {name} optimizer's learning rate {value} is out of its domain: use a finite "
+                           "number >= 0 (2e-4 is typical)", argument="learning_rate")
+
+
+class FiniteWatch:
+    """Records the first update of a step whose loss or gradients were not finite.
+
+    Plain ``tf.Variable`` s held outside Keras's tracking, so they are neither trainer weights nor
+    part of a weights file. ``count`` counts skipped updates since :meth:`reset`; ``network`` (index
+    into the trainer's networks), ``loss`` and ``kind`` (0: the loss, 1: a gradient) describe the
+    first one.
+    """
+
+    def __init__(self):
+        self.count = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.network = tf.Variable(-1, dtype=tf.int32, trainable=False)
+        self.loss = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+        self.kind = tf.Variable(0, dtype=tf.int32, trainable=False)
+
+    def record(self, index: int, loss, loss_finite, finite) -> None:
+        first = tf.logical_and(tf.logical_not(finite), tf.equal(self.count, 0))
+        self.network.assign(tf.where(first, tf.constant(index, tf.int32), self.network))
+        self.loss.assign(tf.where(first, loss, self.loss))
+        self.kind.assign(tf.where(first, tf.where(loss_finite, 1, 0), self.kind))
+        self.count.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
+
+    def reset(self) -> None:
+        self.count.assign(0)
+        self.network.assign(-1)
 
 
 def check_ema_decay(ema_decay: float) -> float:
@@ -71,9 +116,10 @@ class GANTrainer(keras.Model):
 
     Subclasses implement ``train_step`` with ``tf.GradientTape``; ``fit()`` traces it with
     ``tf.function`` (and XLA with ``compile(jit_compile=True)``), and Keras callbacks
-    (TensorBoard, BackupAndRestore, progress bar) do the plumbing. ``save_weights`` (and so
-    BackupAndRestore) stores every network, every optimizer's state (iterations, moments) and the
-    moving average; Keras's own single optimizer is left unset. A two-network trainer's file keeps
+    (TensorBoard, the resumable backups of :func:`pix2gan.training.fit_gan`, progress bar) do the
+    plumbing. ``save_weights`` (and so every backup) stores every network, every optimizer's state
+    (iterations, moments) and the moving average; Keras's own single optimizer is left unset.
+    :meth:`optimize` skips (and records) an update whose loss or gradients are not finite. A two-network trainer's file keeps
     the paths of the attributes above (``generator``, ``g_optimizer``, ...), as before the named
     collections, so older checkpoints still load.
 
@@ -103,7 +149,9 @@ class GANTrainer(keras.Model):
         self.networks = named
         self.optimizers: dict[str, keras.optimizers.Optimizer] = {}
         self.adversarial_loss = adversarial_loss
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = check_weight("label_smoothing", label_smoothing, below=1.0)
+        # held in a plain object so Keras does not track (and save) the watch's variables
+        self._finite_watch = FiniteWatch()
         self._trackers: dict[str, keras.metrics.Mean] = {}
         self._ema: WeightAverage | None = None
         self._ema_network = "generator"
@@ -179,6 +227,8 @@ class GANTrainer(keras.Model):
                                argument="optimizers")
         # optimizer=None: Keras would otherwise create its default RMSprop, an unused optimizer that
         # is saved with the weights and warned about on every resume.
+        for name, opt in built.items():
+            check_learning_rate(name, opt)
         super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
         for name, opt in built.items():
             opt.build(self.networks[name].trainable_variables)
@@ -192,8 +242,45 @@ class GANTrainer(keras.Model):
 
     def optimize(self, name: str, tape: tf.GradientTape, loss) -> None:
         """One step of network ``name``'s optimizer on the gradient of ``loss`` (recorded by ``tape``)
-        with respect to that network's trainable variables."""
-        self.apply_gradients(self.optimizers[name], tape, loss, self.networks[name].trainable_variables)
+        with respect to that network's trainable variables.
+
+        A non-finite loss or gradient skips the update (the weights and optimizer state stay as
+        they were) and is recorded in :meth:`nonfinite_update`, which the training loop checks
+        after every step to stop or roll back the run. A ``LossScaleOptimizer`` skips overflowing
+        steps itself, so only its loss is checked.
+        """
+        optimizer, variables = self.optimizers[name], self.networks[name].trainable_variables
+        grads = tape.gradient(loss, variables)
+        value = tf.reduce_mean(tf.cast(loss, tf.float32))
+        loss_finite = tf.math.is_finite(value)
+        finite = loss_finite
+        if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            # one fused sum per tensor: any NaN or inf in a gradient makes the total non-finite
+            sums = [tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads if g is not None]
+            if sums:
+                finite = tf.logical_and(finite, tf.math.is_finite(tf.add_n(sums)))
+        self._finite_watch.record(list(self.networks).index(name), value, loss_finite, finite)
+
+        def apply():
+            optimizer.apply(grads, variables)
+            return tf.constant(True)
+        tf.cond(finite, apply, lambda: tf.constant(False))
+
+    def nonfinite_update(self) -> dict | None:
+        """None while every update since :meth:`reset_nonfinite` was finite; else the first bad one:
+        ``{'network': name, 'loss': value, 'kind': 'loss' or 'gradient', 'count': skipped updates}``."""
+        watch = self._finite_watch
+        count = int(watch.count.numpy())
+        if not count:
+            return None
+        index = int(watch.network.numpy())
+        return {"network": list(self.networks)[index] if 0 <= index < len(self.networks) else "?",
+                "loss": float(watch.loss.numpy()), "kind": "gradient" if int(watch.kind.numpy()) else "loss",
+                "count": count}
+
+    def reset_nonfinite(self) -> None:
+        """Forget recorded non-finite updates (after a rollback)."""
+        self._finite_watch.reset()
 
     # -- moving average of a generator --------------------------------------------------------
 

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from ..errors import Pix2GanError
 from ..losses import discriminator_loss, generator_loss, l1_loss, psnr_loss
-from ..networks import PROBABILITY_LAYER
+from ..networks import CORRECTED_LAYER, PROBABILITY_LAYER
 from .pix2pix import Pix2Pix
 
 MAP_SOFTNESS = 0.1  # a pixel that lost this share of its signal or more counts as fully clouded
@@ -20,13 +20,13 @@ def map_target(mask):
 
 
 def cloud_map_model(generator: keras.Model) -> keras.Model | None:
-    """``x -> [restored, cloud probability]`` sharing ``generator``'s layers, or None for a
-    generator without a cloud map (see :func:`pix2gan.networks.blend_head`)."""
+    """``x -> [restored, cloud probability, corrected image]`` sharing ``generator``'s layers, or
+    None for a generator without a cloud map (see :func:`pix2gan.networks.blend_head`)."""
     names = {layer.name for layer in generator.layers}
-    if PROBABILITY_LAYER not in names:
+    if not {PROBABILITY_LAYER, CORRECTED_LAYER} <= names:
         return None
-    return keras.Model(generator.inputs, [generator.outputs[0], generator.get_layer(PROBABILITY_LAYER).output],
-                       name=f"{generator.name}_with_map")
+    return keras.Model(generator.inputs, [generator.outputs[0], generator.get_layer(PROBABILITY_LAYER).output,
+                                          generator.get_layer(CORRECTED_LAYER).output], name=f"{generator.name}_with_map")
 
 
 class CloudPix2Pix(Pix2Pix):
@@ -34,7 +34,9 @@ class CloudPix2Pix(Pix2Pix):
 
     The generator loss adds ``map_weight`` x the binary cross-entropy between the map's
     probability and :func:`map_target` of the mask, which teaches the map to be exactly 0 on
-    clear ground (so the blend head leaves it untouched). The step logs ``map_bce``.
+    clear ground (so the blend head leaves it untouched), and ``l1_weight`` x the L1 distance of
+    the head's corrected image (before the blend) to the target. The step logs ``map_bce`` and
+    ``corrected_l1``.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, map_weight: float = 10.0, **kwargs):
@@ -48,13 +50,16 @@ class CloudPix2Pix(Pix2Pix):
     def train_step(self, data):
         inputs, (targets, mask), _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake, probability = self.mapped(inputs, training=True)
+            fake, probability, corrected = self.mapped(inputs, training=True)
             fake_logits = self.discriminate(inputs, fake, training=True)
             real_logits = self.discriminate(inputs, targets, training=True)
             g_adv = generator_loss(fake_logits, self.adversarial_loss)
             g_l1 = l1_loss(fake, targets)
             g_map = tf.reduce_mean(keras.losses.binary_crossentropy(map_target(mask)[..., None], probability))
-            g_total = g_adv + self.l1_weight * g_l1 + self.map_weight * g_map
+            # the corrected image learns wherever there is cloud, not only where the (young) map lets it through
+            weight = map_target(mask)[..., None]
+            g_corrected = tf.reduce_sum(tf.abs(corrected - targets) * weight) / (3.0 * tf.reduce_sum(weight) + 1.0)
+            g_total = g_adv + self.l1_weight * (g_l1 + g_corrected) + self.map_weight * g_map
             if self.psnr_weight:
                 g_psnr = psnr_loss(fake, targets, self.value_range[1] - self.value_range[0])
                 g_total += self.psnr_weight * g_psnr
@@ -62,8 +67,9 @@ class CloudPix2Pix(Pix2Pix):
         self.optimize("generator", g_tape, g_total)
         self.optimize("discriminator", d_tape, d_loss)
         self.update_ema()
-        logs = {"g_loss": g_total, "g_adv": g_adv, "g_l1": g_l1, "map_bce": g_map, "d_loss": d_loss,
-                "d_real": tf.reduce_mean(tf.sigmoid(real_logits)), "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))}
+        logs = {"g_loss": g_total, "g_adv": g_adv, "g_l1": g_l1, "map_bce": g_map, "corrected_l1": g_corrected,
+                "d_loss": d_loss, "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
+                "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))}
         if self.psnr_weight:
             logs["g_psnr"] = -g_psnr
         return self.track(logs)

@@ -15,7 +15,7 @@ import tensorflow as tf
 from ..errors import Pix2GanError
 from ..losses import discriminator_loss, generator_loss, l1_loss
 from ..predict import predict_in_batches
-from .base import GANTrainer
+from .base import GANTrainer, check_weight
 
 
 def is_conditional(model: keras.Model) -> bool:
@@ -61,7 +61,7 @@ class LatentGAN(GANTrainer):
         if self.conditional != is_conditional(discriminator):
             raise Pix2GanError(f"generator {generator.name} and discriminator {discriminator.name} disagree on "
                                "conditioning: both or neither must take a label input", argument="discriminator")
-        self.reconstruction_weight = float(reconstruction_weight)
+        self.reconstruction_weight = check_weight("reconstruction_weight", reconstruction_weight)
         self.value_range = tuple(float(v) for v in value_range)
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Enabled after the seed generator so that an unseeded SeedGenerator and the clone's

@@ -10,7 +10,7 @@ from ..composite import build_adversarial_model
 from ..inference import EVAL_MODES, batchnorm_statistics, check_eval_mode, run_generator
 from ..losses import discriminator_loss, generator_loss, l1_loss, psnr_loss
 from ..metrics import image_metrics
-from .base import GANTrainer
+from .base import GANTrainer, check_weight
 
 # EVAL_MODES and the helpers live in pix2gan.inference; they stay importable from here for the zoo.
 __all__ = ["EVAL_MODES", "Pix2Pix", "batchnorm_statistics", "run_generator"]
@@ -49,8 +49,8 @@ class Pix2Pix(GANTrainer):
                  ema_decay: float = 0.0, **kwargs):
         super().__init__(generator, discriminator, ema_decay=ema_decay, **kwargs)
         check_eval_mode(eval_mode)
-        self.l1_weight = float(l1_weight)
-        self.psnr_weight = float(psnr_weight)
+        self.l1_weight = check_weight("l1_weight", l1_weight)
+        self.psnr_weight = check_weight("psnr_weight", psnr_weight)
         self.value_range = tuple(float(v) for v in value_range)
         self.eval_mode = eval_mode
         self.adversarial = build_adversarial_model(generator, discriminator)

@@ -39,8 +39,9 @@ from ..data.eurosat import CLASSES, check_classes, download_eurosat, load_eurosa
 from ..data.paired import find_pair_folders, holds_pairs, list_pairs, paired_dataset, paired_report
 from ..data.synthetic import synthetic_satellite_tiles
 from ..errors import Pix2GanError
-from ..evaluation import grouped_table, output_value_range, per_image_scores
+from ..evaluation import grouped_table, per_image_scores
 from ..imaging import make_grid, to_uint8, write_image
+from ..modelcheck import require_image_generator
 from ..networks import UNET_HEADS, build_reference_unet, build_resnet_discriminator
 from ..settings import override, setting
 from ..trainers import Pix2Pix
@@ -329,13 +330,9 @@ class CloudRemoval(Recipe):
                     len(train_pairs), extra={"pairs": test_pairs})
 
     def for_generator(self, generator: keras.Model, weights: str) -> Recipe:
-        shape = generator.input_shape
-        if not isinstance(shape, tuple) or len(shape) != 4 or shape[-1] != 3:
-            raise Pix2GanError(f"weights={weights!r} is not an RGB image-to-image generator (input shape {shape}): "
-                               f"pass a {self.name} generator", argument="weights")
-        if output_value_range(generator) != (0.0, 1.0):
-            raise Pix2GanError(f"weights={weights!r} outputs [-1, 1] images (tanh), but cloud removal works on "
-                               f"[0, 1] images: pass a {self.name} generator", argument="weights")
+        require_image_generator(generator, weights, argument="weights", needs=f"{self.name} needs",
+                                value_range=self.value_range, channels=3,
+                                fix=f"pass a {self.name} generator (<run>_generator.h5)")
         return self
 
     def build_trainer(self, total_steps: int, seed: int, jit_compile: bool) -> keras.Model:

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from ..callbacks import ScalarLogger
-from ..classifier import CLASSIFIER_PATH, MnistJudge, load_or_train_classifier
+from ..classifier import CLASSIFIER_PATH, MnistJudge, judge_path, load_classifier, load_or_train_classifier
 from ..data.mnist import (
     IMAGE_SHAPE,
     NPZ_NAME,
@@ -34,6 +34,7 @@ from ..data.mnist import (
 from ..errors import Pix2GanError
 from ..imaging import tile_batch, to_uint8
 from ..losses import ADVERSARIAL_LOSSES
+from ..modelcheck import require_latent_generator
 from ..networks import build_dcgan_discriminator, build_dcgan_generator, build_mlp_discriminator, build_mlp_generator
 from ..settings import override, setting
 from ..trainers import LatentGAN
@@ -46,7 +47,8 @@ from .registry import register
 class MnistOptions(DataOptions):
     h5: str | None = setting(None, "read MNIST from an .h5 written by pix2gan.data.mnist.write_mnist_h5",
                              uses=("train", "evaluate"))
-    classifier: str = setting(CLASSIFIER_PATH, "the MNIST judge (trained there on first use)",
+    classifier: str = setting(CLASSIFIER_PATH, "the MNIST judge (training makes it there on first use; evaluate "
+                                               "only reads it: make it with `pix2gan make-judge`)",
                               uses=("train", "evaluate"))
     train_limit: int | None = setting(None, "train on the first N training images only", min=1)
     fid_every: int = setting(1, "MNIST-FID every N epochs (0: never)", min=0)
@@ -64,6 +66,12 @@ def grid_renderer(latent_dim: int, conditional: bool, seed: int = 1234):
         images = sample_generator(trainer.inference_generator, 100, labels, z=z)
         return tile_batch(to_uint8(images), 10)
     return render
+
+
+def _label_classes(generator: keras.Model) -> int | None:
+    """How many labels a conditional generator's label embedding takes (None if it has none)."""
+    sizes = [layer.input_dim for layer in generator.layers if isinstance(layer, keras.layers.Embedding)]
+    return sizes[0] if len(sizes) == 1 else None
 
 
 def sample_for_scoring(generator: keras.Model, n: int, seed: int = 0):
@@ -200,9 +208,12 @@ class MnistGAN(Recipe):
     def grid_renderer(self, data: Data):
         return grid_renderer(self.latent_dim, self.conditional)
 
-    def judge(self, source: str, options, train=None) -> MnistJudge:
-        return MnistJudge(load_or_train_classifier(source, options.classifier), read_mnist(source, "test"),
-                          train if train is not None else read_mnist(source, "train"))
+    def judge(self, source: str, options, train=None, make: bool = True) -> MnistJudge:
+        """The MNIST judge; ``make=False`` (evaluate) only loads it and never trains or writes one."""
+        # a classifier passed by name is used as it is; the default has a synthetic-digits twin
+        path = judge_path(source) if options.classifier == CLASSIFIER_PATH else options.classifier
+        classifier = load_or_train_classifier(source, options.classifier) if make else load_classifier(path, source)
+        return MnistJudge(classifier, read_mnist(source, "test"), train if train is not None else read_mnist(source, "train"))
 
     def extra_callbacks(self, trainer, data, options, run_dir, seed) -> list:
         throughput = Throughput(self.batch_size)
@@ -234,17 +245,21 @@ class MnistGAN(Recipe):
         return metrics
 
     def for_generator(self, generator: keras.Model, weights: str) -> Recipe:
-        shape = tuple(generator.output_shape) if not isinstance(generator.output_shape, list) else None
-        if shape is None or shape[1:] != IMAGE_SHAPE or len(generator.inputs[0].shape) != 2:
-            raise Pix2GanError(f"weights={weights!r} is not an MNIST generator z (, label) -> 28x28x1 image (its "
-                               f"inputs are {[tuple(i.shape) for i in generator.inputs]}, output {generator.output_shape}):"
-                               f" pass a {self.name} generator", argument="weights")
-        return self
+        # Conditional or not and the noise size follow the saved generator (sampling reads them from it).
+        found = require_latent_generator(generator, weights, argument="weights", needs=f"{self.name} needs",
+                                         image_shape=IMAGE_SHAPE, value_range=self.value_range,
+                                         fix=f"pass an MNIST generator (<run>_generator.h5 of {self.name})")
+        if found.conditional:
+            classes = _label_classes(generator)
+            if classes is not None and classes != NUM_CLASSES:
+                raise Pix2GanError(f"weights={weights!r} is a conditional generator of {classes} classes, but MNIST "
+                                   f"has {NUM_CLASSES}: pass an MNIST generator", argument="weights")
+        return self.replace(latent_dim=int(found.inputs[0][0]), conditional=found.conditional)
 
     def score(self, generator, data, options, seed) -> dict:
         """MNIST-FID beside the real-vs-real floor, class histogram and (conditional) label
         accuracy and per-label pixel-std ratio of a saved generator."""
-        judge = self.judge(data.extra["source"], options)
+        judge = self.judge(data.extra["source"], options, make=False)
         images, labels = sample_for_scoring(generator, options.n, seed)
         scores = judge.score(images, labels)
         scores["fid_floor"] = judge.floor(options.n)

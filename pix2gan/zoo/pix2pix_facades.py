@@ -21,9 +21,9 @@ from ..data.facades import (
     read_facades_h5,
     synthetic_facades_dataset,
 )
-from ..errors import Pix2GanError
 from ..evaluation import evaluate_generator
 from ..imaging import make_grid, to_uint8
+from ..modelcheck import require_image_generator
 from ..networks import build_patchgan_discriminator, build_unet_generator, check_image_shape
 from ..settings import override, setting
 from ..trainers import Pix2Pix
@@ -110,11 +110,10 @@ class Pix2PixFacades(Recipe):
                     f"direction {self.direction}", sets["train"], sizes["train"], sets["val"], val_steps)
 
     def for_generator(self, generator: keras.Model, weights: str) -> Recipe:
-        shape = generator.input_shape
-        if not isinstance(shape, tuple) or len(shape) != 4 or shape[1] != shape[2] or shape[1] is None:
-            raise Pix2GanError(f"weights={weights!r} is not an image-to-image generator with square inputs "
-                               f"(its input shape is {shape}): pass a pix2pix-facades generator", argument="weights")
-        return self.replace(image_size=int(shape[1]))
+        found = require_image_generator(generator, weights, argument="weights", needs=f"{self.name} needs",
+                                        value_range=self.value_range, channels=3, square=True,
+                                        fix=f"pass a {self.name} generator (<run>_generator.h5)")
+        return self.replace(image_size=int(found.inputs[0][0]))
 
     def build_trainer(self, total_steps: int, seed: int, jit_compile: bool) -> keras.Model:
         generator, discriminator = build_pix2pix(self.image_size, self.filters, self.upsampling,

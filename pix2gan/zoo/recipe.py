@@ -26,7 +26,7 @@ import logging
 import os
 import platform
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Literal
 
 import h5py
 import keras
@@ -36,8 +36,9 @@ import tensorflow as tf
 from .. import __version__
 from ..callbacks import ImageGridCallback
 from ..errors import Pix2GanError
-from ..imaging import tile_batch, to_uint8, write_image
-from ..saving import load_model, save_run
+from ..imaging import check_output_file, tile_batch, to_uint8, write_image
+from ..modelcheck import require_image_generator
+from ..saving import clean_stale, load_model, save_run
 from ..settings import as_dict, build, setting, specs, validate
 from ..training import fit_gan, run_dir_for
 
@@ -60,6 +61,14 @@ class RunOptions:
     seed: int = setting(0, "random seed")
     jit_compile: bool = setting(False, "compile the training step with XLA")
     verbose: int = setting(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch", min=0, max=2)
+    backup_every: int | None = setting(None, "steps between resumable backups in LOGDIR/RUN_NAME/backup (default: "
+                                             "automatic, about every 2 minutes of training); a kill loses at most "
+                                             "these steps", min=1)
+    deterministic: bool = setting(False, "TF op determinism: the same seed gives the same weights, and a killed "
+                                         "and resumed run ends with the uninterrupted run's weights (slower on GPU)")
+    on_nan: Literal["stop", "rollback"] = setting(
+        "stop", "at a non-finite loss or gradient: 'stop' the run at that step (nothing is saved), or 'rollback' to "
+                "the last good backup with halved learning rates (at most 3 times)")
 
     def __post_init__(self):
         validate(self)
@@ -178,7 +187,10 @@ class Recipe:
 
     def for_generator(self, generator: keras.Model, weights: str) -> "Recipe":
         """The recipe adapted to a saved generator before scoring it (for example its image
-        size); refuse a model of the wrong kind here."""
+        size); refuse a model of the wrong kind here, with :mod:`pix2gan.modelcheck`, before any
+        data is read. The default accepts an image-to-image generator in :attr:`value_range`."""
+        require_image_generator(generator, weights, argument="weights", needs=f"{self.name} needs",
+                                value_range=self.value_range, fix=f"pass a {self.name} generator")
         return self
 
     def build_trainer(self, total_steps: int, seed: int, jit_compile: bool) -> keras.Model:
@@ -235,20 +247,28 @@ class Recipe:
 
     def train(self, data_dir: str | None = None, epochs: int | None = None, steps_per_epoch: int | None = None,
               batch_size: int | None = None, logdir: str = "logs", out: str = "models", run_name: str | None = None,
-              seed: int = 0, jit_compile: bool = False, verbose: int = 1, **data_options) -> Run:
+              seed: int = 0, jit_compile: bool = False, verbose: int = 1, backup_every: int | None = None,
+              deterministic: bool = False, on_nan: str = "stop", **data_options) -> Run:
         """Train this recipe and save ``<out>/<run>_generator.h5`` (+ ``.weights.h5``), the
         discriminator and the model card (JSON + Markdown); logs, sample grids and the resumable
         backup go to ``<logdir>/<run>``. ``epochs`` / ``batch_size`` override the recipe's;
         ``data_options`` are this entry's :attr:`Options`. Re-running with the same ``run_name``
-        resumes."""
+        resumes at the step of the last backup (every ``backup_every`` steps); with
+        ``deterministic=True`` it ends with the weights of an uninterrupted run. A non-finite loss
+        stops the run (:class:`~pix2gan.training.TrainingDiverged`) or, with
+        ``on_nan='rollback'``, rolls back to the last backup with lower learning rates."""
         changes = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v is not None}
         recipe = self.replace(**changes) if changes else self
         run = RunOptions(data_dir=data_dir, steps_per_epoch=steps_per_epoch, logdir=logdir, out=out,
-                         run_name=run_name or self.name, seed=seed, jit_compile=jit_compile, verbose=verbose)
+                         run_name=run_name or self.name, seed=seed, jit_compile=jit_compile, verbose=verbose,
+                         backup_every=backup_every, deterministic=deterministic, on_nan=on_nan)
         return recipe._train(run, recipe.options("train", data_options))
 
     def _train(self, run: RunOptions, options) -> Run:
+        if run.deterministic:
+            tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(run.seed)
+        clean_stale(run.out)  # finish or remove what killed saves left behind
         source = self.resolve_source(run.data_dir, options)
         data = self.load_data(source, options, None, run.seed)
         steps = run.steps_per_epoch or max(1, data.train_size // self.batch_size)
@@ -261,7 +281,8 @@ class Recipe:
         callbacks += self.extra_callbacks(trainer, data, options, run_dir, run.seed)
         history = fit_gan(trainer, data.train, run_dir=run_dir, epochs=self.epochs, steps_per_epoch=steps,
                           val_ds=data.val, validation_steps=data.val_steps, callbacks=callbacks,
-                          verbose=run.verbose)
+                          verbose=run.verbose, backup_every=run.backup_every, on_nan=run.on_nan,
+                          rebuild_train=lambda: self.load_data(source, options, None, run.seed).train)
         metrics = self.final_metrics(trainer, data, history, options, run_dir, run.seed)
         card = {"card_version": CARD_VERSION, "entry": self.name, "summary": self.summary,
                 "settings": self.settings(), "run": {**as_dict(run), "steps_per_epoch": steps},
@@ -288,9 +309,11 @@ class Recipe:
         if split not in self.splits:
             raise Pix2GanError(f"split={split!r} is not a split of {self.name}: use one of {', '.join(self.splits)}",
                                argument="split")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise Pix2GanError(f"seed={seed!r} must be a whole number >= 0", argument="seed")
         opts = recipe.options("evaluate", options)
         generator = load_model(weights)
-        recipe = recipe.for_generator(generator, weights)
+        recipe = recipe.for_generator(generator, weights)  # refuses a model of the wrong kind before any work
         data = recipe.load_data(recipe.resolve_source(data_dir, opts), opts, split, seed)
         scores = recipe.score(generator, data, opts, seed)
         return {"weights": weights, "data": data.description, "split": split, **scores}
@@ -299,13 +322,18 @@ class Recipe:
                ncols: int | None = None) -> str:
         """Write a PNG grid of ``n`` samples of the saved generator ``weights`` (all of ``label``
         for a conditional one) to ``output`` (default ``<weights stem>_samples.png``); return its path."""
-        if not isinstance(n, int) or n < 1:
-            raise Pix2GanError(f"n={n!r} must be a positive number of samples", argument="n")
-        generator = load_model(weights)
-        self.for_generator(generator, weights)
-        images, columns = self.draw_samples(generator, n, label, seed)
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 10000:
+            raise Pix2GanError(f"n={n!r} must be a number of samples from 1 to 10000 (one grid)", argument="n")
+        if ncols is not None and (isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1):
+            raise Pix2GanError(f"ncols={ncols!r} must be a positive number of columns", argument="ncols")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise Pix2GanError(f"seed={seed!r} must be a whole number >= 0", argument="seed")
         path = output or os.path.splitext(weights)[0] + "_samples.png"
-        write_image(path, tile_batch(to_uint8(images, self.value_range), ncols or columns))
+        check_output_file(path, "output", argument="output" if output else None)  # before any work
+        generator = load_model(weights)
+        recipe = self.for_generator(generator, weights)
+        images, columns = recipe.draw_samples(generator, n, label, seed)
+        write_image(path, tile_batch(to_uint8(images, recipe.value_range), ncols or columns))
         logger.info("wrote %d samples to %s", n, path)
         return path
 
