@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import keras
 from keras import layers
 
 from ..errors import Pix2GanError
@@ -69,6 +70,7 @@ def veil_head(inputs, features: UNetFeatures, output_channels: int):
 
 
 MAP_LAYER = "cloud_map"
+MAP_BIAS = -2.0  # the untrained map starts near 0 (m = 0.04): corrections switch on only where learned
 CORRECTED_LAYER = "corrected"
 PROBABILITY_LAYER = "cloud_probability"
 
@@ -94,7 +96,8 @@ def blend_head(inputs, features: UNetFeatures, output_channels: int):
     lifted = layers.Multiply(name="gain_times_input")([inputs, gain])
     corrected = layers.Subtract(name="remove_offset")([layers.Add(name="add_gain")([inputs, lifted]), offset])
     corrected = layers.ReLU(max_value=1.0, dtype="float32", name=CORRECTED_LAYER)(corrected)
-    logits = layers.Conv2D(1, 1, dtype="float32", name="cloud_logits")(decoded)
+    logits = layers.Conv2D(1, 1, bias_initializer=keras.initializers.Constant(MAP_BIAS), dtype="float32",
+                           name="cloud_logits")(decoded)
     probability = layers.Activation("sigmoid", dtype="float32", name=PROBABILITY_LAYER)(logits)
     stretched = layers.Rescaling(1.2, offset=-0.1, dtype="float32", name="stretch_map")(probability)
     cloud_map = layers.ReLU(max_value=1.0, dtype="float32", name=MAP_LAYER)(stretched)
