@@ -70,7 +70,7 @@ def veil_head(inputs, features: UNetFeatures, output_channels: int):
 
 
 MAP_LAYER = "cloud_map"
-MAP_BIAS = -2.0  # the untrained map starts near 0 (m = 0.04): corrections switch on only where learned
+MAP_BIAS = 0.0  # the untrained map starts at 0.5 (measured: starting near 0, -2, kept corrections from learning)
 CORRECTED_LAYER = "corrected"
 PROBABILITY_LAYER = "cloud_probability"
 

@@ -9,14 +9,14 @@ from ..losses import discriminator_loss, generator_loss, l1_loss, psnr_loss
 from ..networks import CORRECTED_LAYER, PROBABILITY_LAYER
 from .pix2pix import Pix2Pix
 
-MAP_SOFTNESS = 0.1  # a pixel that lost this share of its signal or more counts as fully clouded
+MAP_SOFTNESS = 0.25  # a pixel that lost this share of its signal or more counts as fully clouded
 
 
-def map_target(mask):
+def map_target(mask, softness: float = MAP_SOFTNESS):
     """The cloud map a generator should predict for a synthesis ``mask`` (the share of the
     ground's signal lost, see :func:`pix2gan.data.clouds.synthesize_clouds`): 0 on clear ground,
-    rising to 1 at :data:`MAP_SOFTNESS`."""
-    return tf.clip_by_value(tf.cast(mask, tf.float32) / MAP_SOFTNESS, 0.0, 1.0)
+    rising linearly to 1 at ``softness``."""
+    return tf.clip_by_value(tf.cast(mask, tf.float32) / softness, 0.0, 1.0)
 
 
 def cloud_map_model(generator: keras.Model) -> keras.Model | None:
@@ -33,19 +33,22 @@ class CloudPix2Pix(Pix2Pix):
     """:class:`Pix2Pix` for a generator with a cloud map, trained on ``(cloudy, (clear, mask))``.
 
     The generator loss adds ``map_weight`` x the binary cross-entropy between the map's
-    probability and :func:`map_target` of the mask, which teaches the map to be exactly 0 on
+    probability and :func:`map_target` of the mask (``map_softness``: the signal loss at which
+    a pixel counts as fully clouded), which teaches the map to be exactly 0 on
     clear ground (so the blend head leaves it untouched), and ``l1_weight`` x the L1 distance of
     the head's corrected image (before the blend) to the target. The step logs ``map_bce`` and
     ``corrected_l1``.
     """
 
-    def __init__(self, generator: keras.Model, discriminator: keras.Model, map_weight: float = 10.0, **kwargs):
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, map_weight: float = 10.0,
+                 map_softness: float = MAP_SOFTNESS, **kwargs):
         super().__init__(generator, discriminator, **kwargs)
         self.mapped = cloud_map_model(generator)
         if self.mapped is None:
             raise Pix2GanError(f"generator {generator.name} has no {PROBABILITY_LAYER!r} layer to supervise: build it "
                                "with head='blend'", argument="head")
         self.map_weight = float(map_weight)
+        self.map_softness = float(map_softness)
 
     def train_step(self, data):
         inputs, (targets, mask), _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -55,9 +58,9 @@ class CloudPix2Pix(Pix2Pix):
             real_logits = self.discriminate(inputs, targets, training=True)
             g_adv = generator_loss(fake_logits, self.adversarial_loss)
             g_l1 = l1_loss(fake, targets)
-            g_map = tf.reduce_mean(keras.losses.binary_crossentropy(map_target(mask)[..., None], probability))
+            weight = map_target(mask, self.map_softness)[..., None]
+            g_map = tf.reduce_mean(keras.losses.binary_crossentropy(weight, probability))
             # the corrected image learns wherever there is cloud, not only where the (young) map lets it through
-            weight = map_target(mask)[..., None]
             g_corrected = tf.reduce_sum(tf.abs(corrected - targets) * weight) / (3.0 * tf.reduce_sum(weight) + 1.0)
             g_total = g_adv + self.l1_weight * (g_l1 + g_corrected) + self.map_weight * g_map
             if self.psnr_weight:

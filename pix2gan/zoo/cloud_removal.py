@@ -45,7 +45,7 @@ from ..modelcheck import require_image_generator
 from ..networks import UNET_HEADS, build_reference_unet, build_resnet_discriminator
 from ..settings import override, setting
 from ..trainers import Pix2Pix
-from ..trainers.cloud import CloudPix2Pix, cloud_map_model, map_target
+from ..trainers.cloud import MAP_SOFTNESS, CloudPix2Pix, cloud_map_model, map_target
 from .recipe import DATASETS, Data, DataOptions, Recipe, Source
 from .registry import register
 
@@ -124,9 +124,9 @@ def restoration_grid(restored: np.ndarray, cloudy: np.ndarray, clear: np.ndarray
     return make_grid([to_uint8(cloudy, (0, 1)), to_uint8(restored, (0, 1)), to_uint8(clear, (0, 1))])
 
 
-def map_iou(generator: keras.Model, dataset: tf.data.Dataset) -> float | None:
+def map_iou(generator: keras.Model, dataset: tf.data.Dataset, softness: float = MAP_SOFTNESS) -> float | None:
     """Intersection over union of the generator's cloud map (``map > 0.5``) and the known mask
-    (:func:`~pix2gan.trainers.cloud.map_target` above 0.5) over every pixel of ``dataset``; None
+    (:func:`~pix2gan.trainers.cloud.map_target` with ``softness`` above 0.5) over every pixel of ``dataset``; None
     for a generator without a map."""
     mapped = cloud_map_model(generator)
     if mapped is None:
@@ -134,7 +134,7 @@ def map_iou(generator: keras.Model, dataset: tf.data.Dataset) -> float | None:
     both = either = 0
     for cloudy, _, _, _, mask in dataset:
         predicted = np.asarray(mapped(cloudy, training=False)[1])[..., 0] > 0.5
-        known = np.asarray(map_target(mask)) > 0.5
+        known = np.asarray(map_target(mask, softness)) > 0.5
         both += int(np.sum(predicted & known))
         either += int(np.sum(predicted | known))
     return both / either if either else 1.0
@@ -151,7 +151,8 @@ def _kind_row(kind: str, rows: list[dict], iou: float | None) -> str:
 
 
 def cloud_report(generator: keras.Model, images: np.ndarray, labels: np.ndarray, seed: int = 0,
-                 run_dir: str | None = None, kinds=REPORT_KINDS, scales=CLEAR_SCALES) -> dict:
+                 run_dir: str | None = None, kinds=REPORT_KINDS, scales=CLEAR_SCALES,
+                 map_softness: float = MAP_SOFTNESS) -> dict:
     """Score ``generator`` on cloud-covered ``images`` against the cloudy-input baseline.
 
     For every cloud kind in ``kinds``: PSNR / SSIM / L1 of the restored tiles and of the cloudy
@@ -177,7 +178,7 @@ def cloud_report(generator: keras.Model, images: np.ndarray, labels: np.ndarray,
         alpha, label = scores.pop("extra0"), scores.pop("extra1")
         bins = np.clip((alpha * 4).astype(int), 0, 3)
         alpha_table, alpha_rows = grouped_table(scores, bins, ALPHA_BINS, "alpha")
-        iou = map_iou(generator, dataset)
+        iou = map_iou(generator, dataset, map_softness)
         overall = {k: v for k, v in alpha_rows[-1].items() if k not in ("alpha", "n")}
         report["kinds"][kind] = {"overall": overall, "alpha_rows": alpha_rows, "map_iou": iou}
         kind_lines.append(_kind_row(kind, alpha_rows, iou))
@@ -269,6 +270,8 @@ class CloudRemoval(Recipe):
     l1_weight: float = setting(100.0, "weight of the L1 term", min=0.0)
     psnr_weight: float = setting(0.0, "weight of minus the mean per-image PSNR in G's loss", min=0.0)
     map_weight: float = setting(10.0, "weight of the cloud-map cross-entropy (blend head only)", min=0.0)
+    map_softness: float = setting(MAP_SOFTNESS, "signal loss at which a pixel counts as fully clouded in the map's "
+                                                "target (blend head only)", min=0.01, max=1.0)
     clouds: Literal[CLOUD_KINDS] = setting("grey", "training clouds: grey (the reference's Perlin veils), thin "
                                                    "(cirrus, haze), thick (cumulus), shadow (cumulus and their "
                                                    "shadows) or mixed (all of these and clear tiles)")
@@ -339,7 +342,9 @@ class CloudRemoval(Recipe):
         # fully convolutional: a saved generator takes scenes of any size (multiples of 16) whole
         generator = build_reference_unet((None, None, 3), head=self.head, norm=self.norm)
         discriminator = build_resnet_discriminator((self.image_size, self.image_size, 3))
-        trainer_class, extra = (CloudPix2Pix, {"map_weight": self.map_weight}) if self.head == "blend" else (Pix2Pix, {})
+        trainer_class, extra = Pix2Pix, {}
+        if self.head == "blend":
+            trainer_class, extra = CloudPix2Pix, {"map_weight": self.map_weight, "map_softness": self.map_softness}
         trainer = trainer_class(generator, discriminator, l1_weight=self.l1_weight, psnr_weight=self.psnr_weight,
                                 value_range=self.value_range, eval_mode="inference", **extra)
         trainer.compile(keras.optimizers.Adam(generator_learning_rate(self.g_lr, self.g_schedule, total_steps)),
@@ -356,7 +361,8 @@ class CloudRemoval(Recipe):
     def _report(self, generator, data: Data, seed: int, run_dir: str | None) -> dict:
         if "pairs" in data.extra:
             return paired_report(lambda x: generator(x, training=False), data.extra["pairs"])
-        return cloud_report(generator, data.extra["images"], data.extra["labels"], seed, run_dir)
+        return cloud_report(generator, data.extra["images"], data.extra["labels"], seed, run_dir,
+                            map_softness=self.map_softness)
 
     def final_metrics(self, trainer, data, history, options, run_dir, seed) -> dict:
         report = self._report(trainer.inference_generator, data, seed, run_dir)
