@@ -276,3 +276,17 @@ def test_eurosat_files_are_checked_against_the_list(tmp_path):
     (root / "AnnualCrop" / "AnnualCrop_1.jpg").unlink()
     with pytest.raises(Pix2GanError, match="AnnualCrop_1.jpg is missing"):
         verify_eurosat_files(str(root))
+
+
+def test_download_with_a_data_dir_lands_in_that_folder(tmp_path, monkeypatch):
+    from pix2gan import zoo
+    recipe = zoo.get("cloud-removal-eurosat")
+    asked = []
+    monkeypatch.setattr(type(recipe), "download_data",
+                        lambda self, options, folder="datasets": asked.append(folder) or folder)
+    target = str(tmp_path / "mine")
+    source = recipe.resolve_source(target, recipe.options("train", {"download": True}))
+    assert asked == [target] and source.path == target
+    os.makedirs(os.path.join(target, "AnnualCrop"))                     # holds data now: no download
+    assert recipe.resolve_source(target, recipe.options("train", {"download": True})).path == target
+    assert asked == [target]

@@ -294,8 +294,8 @@ class CloudRemoval(Recipe):
     def holds_data(self, path: str) -> bool:
         return os.path.isdir(os.path.join(path, CLASSES[0])) or holds_pairs(path)
 
-    def download_data(self, options) -> str:
-        return download_eurosat(DATASETS, options.archive_sha256)
+    def download_data(self, options, folder: str = DATASETS) -> str:
+        return download_eurosat(folder, options.archive_sha256)
 
     def load_data(self, source: Source, options, split: str | None, seed: int) -> Data:
         if source.kind == "folder" and holds_pairs(source.path):

@@ -39,7 +39,7 @@ from ..networks import build_dcgan_discriminator, build_dcgan_generator, build_m
 from ..settings import override, setting
 from ..trainers import LatentGAN
 from ..trainers.latent import is_conditional, sample_generator, sample_noise
-from .recipe import Data, DataOptions, Recipe, Source
+from .recipe import DATASETS, Data, DataOptions, Recipe, Source
 from .registry import register
 
 
@@ -159,8 +159,8 @@ class MnistGAN(Recipe):
     def explicit_source(self, options) -> Source | None:
         return Source("file", options.h5) if options.h5 else None
 
-    def download_data(self, options) -> str:
-        return download_mnist_npz()
+    def download_data(self, options, folder: str = DATASETS) -> str:
+        return download_mnist_npz(folder)
 
     def load_data(self, source: Source, options, split: str | None, seed: int) -> Data:
         where = SYNTHETIC if source.kind == "synthetic" else resolve_mnist(source.path)

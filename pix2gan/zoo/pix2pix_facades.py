@@ -82,8 +82,8 @@ class Pix2PixFacades(Recipe):
     def holds_data(self, path: str) -> bool:
         return os.path.isdir(os.path.join(path, "train"))
 
-    def download_data(self, options) -> str:
-        return download_facades(cache_dir=DATASETS, archive_sha256=options.archive_sha256)
+    def download_data(self, options, folder: str = DATASETS) -> str:
+        return download_facades(cache_dir=folder, archive_sha256=options.archive_sha256)
 
     def explicit_source(self, options) -> Source | None:
         return Source("file", options.h5) if options.h5 else None

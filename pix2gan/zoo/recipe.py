@@ -178,7 +178,8 @@ class Recipe:
         """A source named by an option (for example an .h5 file), which wins over folders."""
         return None
 
-    def download_data(self, options) -> str:
+    def download_data(self, options, folder: str = DATASETS) -> str:
+        """Download the official data set into ``folder``; return where it is."""
         raise Pix2GanError(f"zoo entry {self.name} cannot download its data: pass data_dir", argument="download")
 
     def load_data(self, source: Source, options, split: str | None, seed: int) -> Data:
@@ -227,14 +228,17 @@ class Recipe:
 
     # ----------------------------------------------------------------- the flow
     def resolve_source(self, data_dir: str | None, options) -> Source:
-        """``data_dir`` -> an option's own source -> ``datasets/<name>`` -> a download when asked ->
-        the built-in synthetic set (with a note)."""
+        """``data_dir`` (downloaded into when asked and it holds no data) -> an option's own source ->
+        ``datasets/<name>`` -> a download into ``datasets/`` when asked -> the built-in synthetic
+        set (with a note)."""
         if options.synthetic:
             return Source("synthetic")
         explicit = self.explicit_source(options)
         if explicit is not None:
             return explicit
         if data_dir:
+            if options.download and not (os.path.exists(data_dir) and self.holds_data(data_dir)):
+                return Source("folder", self.download_data(options, data_dir))  # downloads land where asked
             return Source("file" if os.path.isfile(data_dir) else "folder", data_dir)
         for candidate in self.default_locations():
             if os.path.exists(candidate) and self.holds_data(candidate):
