@@ -34,6 +34,8 @@ from .modelcheck import require_image_generator
 from .predict import traced_inference
 from .saving import load_model
 
+SIDE_MULTIPLE = 16  # sides a fully convolutional generator takes (the reference U-Net pools 4 times)
+
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     """Start offsets of tiles covering ``length`` with at least ``overlap`` pixels of overlap."""
@@ -252,9 +254,20 @@ def remove_clouds(image: str | np.ndarray, model: str | keras.Model, output: str
         raise Pix2GanError(f"image {name} is {w}x{h}, smaller than the model's {tile}x{tile} input: pad or resize it")
     if overlap < 0 or overlap >= tile:
         raise Pix2GanError(f"overlap {overlap} must be from 0 to tile - 1 = {tile - 1}", argument="overlap")
+    if fixed is None and tile % SIDE_MULTIPLE:
+        raise Pix2GanError(f"tile {tile} must be a multiple of {SIDE_MULTIPLE} for a generator of any input size "
+                           "(its U-Net halves the tile four times): use e.g. 256", argument="tile")
     out = open_output(output, array.shape, array.dtype) if output else np.empty(array.shape, array.dtype)
-    tiled_apply(array, model_predictor(model, batch_size, found.value_range), out, tile=tile, overlap=overlap,
+    # a side shorter than the tile becomes the tile's side: pad it (mirrored) to a size the network takes
+    pad = [(-s % SIDE_MULTIPLE) if fixed is None and s < tile else 0 for s in (h, w)]
+    scene, result = array, out
+    if any(pad):
+        scene = np.pad(array, ((0, pad[0]), (0, pad[1]), (0, 0)), mode="symmetric")
+        result = np.empty(scene.shape, array.dtype)
+    tiled_apply(scene, model_predictor(model, batch_size, found.value_range), result, tile=tile, overlap=overlap,
                 batch_size=batch_size, scale=scale, verbose=verbose)
+    if any(pad):
+        out[...] = result[:h, :w]
     if output:
         if isinstance(out, np.memmap):
             out.flush()
