@@ -95,7 +95,7 @@ Measured on 2 CPU cores (other benchmarks running beside some parts):
   22.48 (28.80 in the 0-0.25 bin), mixed 25.91, cloud-free 87.97 / 86.97 / 85.82. The grey
   clouds score 22.46 dB where the grey-only veil head scored 26.7 at this budget: the local
   head (no per-image gain, so no seams) learns the grey veils more slowly, with a fifth of the
-  budget spent on other kinds. Training took 1256 s (the 2 cores shared with a second bench).
+  budget (three fifths) spent on other kinds. Training took 1256 s (the 2 cores shared with a second bench).
 - The scene check (``--part quality --model PLUS_GENERATOR``; a 512x512 scene of 8x8 test tiles
   under shadow-casting cumulus, the trained plus generator): cloudy input 13.93 dB, whole scene
   19.64, tiled 19.71 (64/32), 19.64 (256/128, 256/192, 384/256); the largest difference from the
