@@ -5,7 +5,6 @@ import keras
 import tensorflow as tf
 
 from ..errors import Pix2GanError
-from ..losses import discriminator_loss, generator_loss, l1_loss, psnr_loss
 from ..networks import CORRECTED_LAYER, PROBABILITY_LAYER
 from .pix2pix import Pix2Pix
 
@@ -50,32 +49,15 @@ class CloudPix2Pix(Pix2Pix):
         self.map_weight = float(map_weight)
         self.map_softness = float(map_softness)
 
-    def train_step(self, data):
-        inputs, (targets, mask), _ = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake, probability, corrected = self.mapped(inputs, training=True)
-            fake_logits = self.discriminate(inputs, fake, training=True)
-            real_logits = self.discriminate(inputs, targets, training=True)
-            g_adv = generator_loss(fake_logits, self.adversarial_loss)
-            g_l1 = l1_loss(fake, targets)
-            weight = map_target(mask, self.map_softness)[..., None]
-            g_map = tf.reduce_mean(keras.losses.binary_crossentropy(weight, probability))
-            # the corrected image learns wherever there is cloud, not only where the (young) map lets it through
-            g_corrected = tf.reduce_sum(tf.abs(corrected - targets) * weight) / (3.0 * tf.reduce_sum(weight) + 1.0)
-            g_total = g_adv + self.l1_weight * (g_l1 + g_corrected) + self.map_weight * g_map
-            if self.psnr_weight:
-                g_psnr = psnr_loss(fake, targets, self.value_range[1] - self.value_range[0])
-                g_total += self.psnr_weight * g_psnr
-            d_loss = discriminator_loss(real_logits, fake_logits, self.adversarial_loss, self.label_smoothing)
-        self.optimize("generator", g_tape, g_total)
-        self.optimize("discriminator", d_tape, d_loss)
-        self.update_ema()
-        logs = {"g_loss": g_total, "g_adv": g_adv, "g_l1": g_l1, "map_bce": g_map, "corrected_l1": g_corrected,
-                "d_loss": d_loss, "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
-                "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))}
-        if self.psnr_weight:
-            logs["g_psnr"] = -g_psnr
-        return self.track(logs)
+    def generator_pass(self, inputs, targets):
+        targets, mask = targets
+        fake, probability, corrected = self.mapped(inputs, training=True)
+        weight = map_target(mask, self.map_softness)[..., None]
+        g_map = tf.reduce_mean(keras.losses.binary_crossentropy(weight, probability))
+        # the corrected image learns wherever there is cloud, not only where the (young) map lets it through
+        g_corrected = tf.reduce_sum(tf.abs(corrected - targets) * weight) / (3.0 * tf.reduce_sum(weight) + 1.0)
+        extra = self.map_weight * g_map + self.l1_weight * g_corrected
+        return fake, targets, extra, {"map_bce": g_map, "corrected_l1": g_corrected}
 
     def test_step(self, data):
         inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)

@@ -67,14 +67,20 @@ class Pix2Pix(GANTrainer):
         """Run :attr:`inference_generator` in evaluation ``mode`` ('paper' or 'inference', see the class doc)."""
         return run_generator(self.inference_generator, inputs, mode or self.eval_mode, self._bn_statistics)
 
+    def generator_pass(self, inputs, targets):
+        """The generator's half of a training step: ``(fake, target images, extra generator loss,
+        extra logs)``. Subclasses with more outputs or targets (a cloud map, a mask) override it."""
+        return self.generator(inputs, training=True), targets, 0.0, {}
+
     def train_step(self, data):
         inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake, fake_logits = self.adversarial(inputs, training=True)
+            fake, targets, g_extra, extra_logs = self.generator_pass(inputs, targets)
+            fake_logits = self.discriminate(inputs, fake, training=True)
             real_logits = self.discriminate(inputs, targets, training=True)
             g_adv = generator_loss(fake_logits, self.adversarial_loss)
             g_l1 = l1_loss(fake, targets)
-            g_total = g_adv + self.l1_weight * g_l1
+            g_total = g_adv + self.l1_weight * g_l1 + g_extra
             if self.psnr_weight:
                 g_psnr = psnr_loss(fake, targets, self.value_range[1] - self.value_range[0])
                 g_total += self.psnr_weight * g_psnr
@@ -83,7 +89,7 @@ class Pix2Pix(GANTrainer):
         self.optimize("discriminator", d_tape, d_loss)
         self.update_ema()
         logs = {
-            "g_loss": g_total, "g_adv": g_adv, "g_l1": g_l1, "d_loss": d_loss,
+            "g_loss": g_total, "g_adv": g_adv, "g_l1": g_l1, **extra_logs, "d_loss": d_loss,
             "d_real": tf.reduce_mean(tf.sigmoid(real_logits)), "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits)),
         }
         if self.psnr_weight:
