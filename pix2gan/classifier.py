@@ -118,17 +118,10 @@ def load_or_train_classifier(source: str, path: str = CLASSIFIER_PATH, epochs: i
     Raises :class:`Pix2GanError` if a freshly trained judge stays under 99 % test accuracy.
     """
     path = judge_path(source, path)
-    if os.path.isfile(path):
-        return load_classifier(path, source)
-    logger.warning(f"note: no MNIST judge at {path}; training it now ({epochs} epochs, once)")
-    model, accuracy = train_mnist_classifier(read_mnist(source, "train"), read_mnist(source, "test"), epochs)
-    if accuracy < MIN_ACCURACY:
-        raise Pix2GanError(f"the MNIST judge reached only {accuracy:.4f} test accuracy (< {MIN_ACCURACY}): "
-                           f"train it longer (epochs > {epochs}) before trusting MNIST-FID")
-    folder, name = os.path.split(path)
-    save_model_files(model, folder or ".", os.path.splitext(name)[0])
-    logger.warning(f"note: MNIST judge saved to {path} (test accuracy {accuracy:.4f})")
-    return model
+    if not os.path.isfile(path):
+        logger.warning(f"note: no MNIST judge at {path}; training it now ({epochs} epochs, once)")
+        make_judge(source, path, epochs)
+    return load_classifier(path, source)
 
 
 def predict_labels(model: keras.Model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:

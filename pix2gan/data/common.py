@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import os
 from typing import Callable, Sequence
@@ -23,19 +22,16 @@ import tensorflow as tf
 
 from ..errors import Pix2GanError
 from ..imaging import read_image
+from ..saving import file_sha256
 
 logger = logging.getLogger("pix2gan")
 AUTOTUNE = tf.data.AUTOTUNE
 CHECKSUM_DIR = os.path.join(os.path.dirname(__file__), "checksums")
 
 
-def sha256_file(path: str, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+def sha256_file(path: str) -> str:
+    """Hex sha256 of a file (:func:`pix2gan.saving.file_sha256`)."""
+    return file_sha256(path)
 
 
 def verify_checksum_list(list_path: str, root: str, prefix: str = "") -> int:
