@@ -50,3 +50,37 @@ class MinibatchDiscrimination(keras.layers.Layer):
         config = super().get_config()
         config.update(num_kernels=self.num_kernels, kernel_dim=self.kernel_dim, concat=self.concat)
         return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ReflectionPadding2D(keras.layers.Layer):
+    """Reflection padding of the two spatial axes of NHWC tensors (PyTorch's ``ReflectionPad2d``).
+
+    ``padding`` is an int (every side) or ``((top, bottom), (left, right))``. The border row or
+    column itself is not repeated: ``[a b c]`` padded by 1 is ``[b a b c b]``. Each padding must be
+    smaller than the side it pads. Works on any spatial size, so generators built with it stay
+    fully convolutional.
+    """
+
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(padding, int):
+            padding = ((padding, padding), (padding, padding))
+        self.padding = tuple(tuple(int(p) for p in side) for side in padding)
+        if len(self.padding) != 2 or any(len(side) != 2 or min(side) < 0 for side in self.padding):
+            raise ValueError(f"padding {padding!r} must be an int >= 0 or ((top, bottom), (left, right))")
+
+    def call(self, inputs):
+        (top, bottom), (left, right) = self.padding
+        return ops.pad(inputs, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        (top, bottom), (left, right) = self.padding
+        h, w = input_shape[1], input_shape[2]
+        return (input_shape[0], None if h is None else h + top + bottom,
+                None if w is None else w + left + right, input_shape[3])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(padding=[list(side) for side in self.padding])
+        return config

@@ -22,6 +22,7 @@ import re
 import shutil
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import h5py
@@ -198,37 +199,41 @@ def clean_stale(folder: str) -> list[str]:
 
 
 def save_run(out_dir: str, run_name: str, generator: keras.Model, card: dict,
-             discriminator: keras.Model | None = None) -> dict[str, str]:
-    """Save a finished run: ``<run>_generator`` (.h5 + .weights.h5), the discriminator likewise,
-    and the model card (``card`` plus the files, their sha256 and how to load the generator).
-    Returns the paths: ``generator``, ``generator_weights``, ``discriminator``, ``card``.
+             discriminator: keras.Model | None = None, *, label: str = "generator",
+             others: Mapping[str, keras.Model] | None = None) -> dict[str, str]:
+    """Save a finished run: ``<run>_<label>`` (.h5 + .weights.h5) for the generator, the
+    discriminator and every model of ``others`` ({label: model}, e.g. CycleGAN's second generator
+    and discriminators) likewise, and a model card (``card`` plus the files, their sha256 and how to
+    load the generator) next to every generator (``<run>_<label>.json``/``.md`` for each label that
+    starts with ``generator``). Returns the paths: each label, ``<label>_weights`` for the first
+    generator, and ``card`` (the first generator's).
 
     The set is written whole or not at all: every file goes to a staging folder, which is renamed
-    to ``.<run>.commit`` once complete; the files then move into ``out_dir``, the card last. A
+    to ``.<run>.commit`` once complete; the files then move into ``out_dir``, the cards last. A
     kill before that rename leaves the previous set as it was; a kill after it is finished by the
     next :func:`clean_stale` (every training run calls it)."""
-    check_finite(generator)
-    if discriminator is not None:
-        check_finite(discriminator)
+    models = {label: generator, **({"discriminator": discriminator} if discriminator is not None else {}),
+              **dict(others or {})}
+    for model in models.values():
+        check_finite(model)
     os.makedirs(out_dir, exist_ok=True)
     clean_stale(out_dir)
     stage = os.path.join(out_dir, f".{run_name}.saving{os.getpid()}")
     commit = os.path.join(out_dir, f".{run_name}.commit")
     _remove(stage)
     os.makedirs(stage)
-    stem = f"{run_name}_generator"
     try:
-        staged = save_model_files(generator, stage, stem)
-        parts = {"generator": staged["model"], "generator_weights": staged["weights"]}
-        if discriminator is not None:
-            d_staged = save_model_files(discriminator, stage, f"{run_name}_discriminator")
-            parts["discriminator"] = d_staged["model"]
-            parts["discriminator_weights"] = d_staged["weights"]
+        parts = {}
+        for name, model in models.items():
+            staged = save_model_files(model, stage, f"{run_name}_{name}")
+            parts[name], parts[f"{name}_weights"] = staged["model"], staged["weights"]
         final = {k: os.path.join(out_dir, os.path.basename(v)) for k, v in parts.items()}
         hashes = {os.path.basename(v): file_sha256(v) for v in parts.values()}
-        listed = {k: v for k, v in final.items() if k != "discriminator_weights"}
-        write_model_card(stage, stem, {**card, "files": listed, "sha256": hashes,
-                                       "load": f"keras.models.load_model('{final['generator']}', compile=False)"})
+        listed = {k: v for k, v in final.items() if k in models or k == f"{label}_weights"}
+        for name in (n for n in models if n.startswith("generator")):
+            write_model_card(stage, f"{run_name}_{name}", {
+                **card, "files": listed, "sha256": hashes,
+                "load": f"keras.models.load_model('{final[name]}', compile=False)"})
         fsync_path(stage)
         os.replace(stage, commit)  # the commit point: from here on the whole new set wins
         fsync_path(out_dir)
@@ -236,22 +241,25 @@ def save_run(out_dir: str, run_name: str, generator: keras.Model, card: dict,
         _remove(stage)
         raise
     _finish_commit(commit, out_dir)
-    return {**listed, "card": os.path.join(out_dir, f"{stem}.json")}
+    return {**listed, "card": os.path.join(out_dir, f"{run_name}_{label}.json")}
 
 
 def _card_for(path: str) -> str | None:
+    """The model card of a saved model file: ``<stem>.json``, or for a discriminator the card of a
+    generator of the same run (``<run>_generator*.json``)."""
     folder, base = os.path.split(os.path.abspath(path))
     stem = base
     for suffix in (".weights.h5", ".h5", ".keras"):
         if stem.endswith(suffix):
             stem = stem[:-len(suffix)]
             break
-    candidates = [stem + ".json"]
-    if stem.endswith("_discriminator"):
-        candidates.append(stem[:-len("_discriminator")] + "_generator.json")
-    for name in candidates:
-        if os.path.isfile(os.path.join(folder, name)):
-            return os.path.join(folder, name)
+    if os.path.isfile(os.path.join(folder, stem + ".json")):
+        return os.path.join(folder, stem + ".json")
+    cut = stem.rfind("_discriminator")
+    if cut > 0:
+        cards = sorted(glob.glob(os.path.join(glob.escape(folder), glob.escape(stem[:cut]) + "_generator*.json")))
+        if cards:
+            return cards[0]
     return None
 
 

@@ -45,7 +45,7 @@ from .latent import (
     label_embedding,
 )
 from .patchgan import build_patchgan_discriminator
-from .resnet import build_resnet_discriminator, build_resnet_generator
+from .resnet import build_resnet_discriminator, build_resnet_generator, resnet_blocks
 from .unet import build_reference_unet, build_unet_generator, check_image_shape
 
 GENERATORS: dict[str, Callable[..., keras.Model]] = {
@@ -116,6 +116,7 @@ __all__ = [
     "reflection_pad",
     "residual_block",
     "residual_head",
+    "resnet_blocks",
     "sigmoid_head",
     "upsample",
     "veil_head",

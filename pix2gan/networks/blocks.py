@@ -1,12 +1,15 @@
 """Small building blocks shared by every builder (pix2pix tutorial style).
 
 Each block takes a Keras tensor and returns one, so builders read as a list of blocks. Blocks
-use standard Keras layers only, so saved models load in plain Keras without pix2gan.
+use standard Keras layers, plus the registered layers of :mod:`pix2gan.layers` (reflection
+padding), so saved models load in plain Keras with at most that one module imported.
 """
 from __future__ import annotations
 
 import keras
 from keras import layers
+
+from ..layers import ReflectionPadding2D
 
 
 def gan_init() -> keras.initializers.Initializer:
@@ -90,12 +93,11 @@ def residual_block(x, filters: int, strides: int = 1, norm: str | None = "batch"
 
 
 def reflection_pad(x, pad: int, name: str | None = None):
-    """Reflection-pad the two spatial axes of an NHWC tensor by ``pad`` on every side.
+    """Reflection-pad the two spatial axes of an NHWC tensor by ``pad`` on every side with the
+    registered :class:`~pix2gan.layers.ReflectionPadding2D` layer (named ``name``).
 
     Equals ``tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")``: the border
-    row/column itself is not repeated. Built from ``Cropping2D`` (one layer per mirrored row or
-    column) and ``Concatenate`` only, rather than a Lambda or custom layer, so a saved model loads
-    in plain Keras. Needs static spatial sides larger than ``pad``.
+    row/column itself is not repeated. Static sides, where known, must be larger than ``pad``.
     """
     pad = int(pad)
     if pad < 0:
@@ -103,20 +105,6 @@ def reflection_pad(x, pad: int, name: str | None = None):
     if pad == 0:
         return x
     h, w = x.shape[1], x.shape[2]
-    if h is None or w is None or pad >= h or pad >= w:
-        raise ValueError(f"reflection padding {pad} needs static sides larger than {pad}, got {h}x{w}")
-    n = (lambda s: None) if name is None else (lambda s: f"{name}_{s}")
-
-    def row(t, i, label):
-        return layers.Cropping2D(((i, h - 1 - i), (0, 0)), name=n(label))(t)
-
-    def col(t, j, label):
-        return layers.Cropping2D(((0, 0), (j, w - 1 - j)), name=n(label))(t)
-
-    # Mirror rows pad..1 above and h-2..h-1-pad below (the edge row is not repeated), then columns.
-    top = [row(x, i, f"top{i}") for i in range(pad, 0, -1)]
-    bottom = [row(x, h - 1 - i, f"bottom{i}") for i in range(1, pad + 1)]
-    x = layers.Concatenate(axis=1, name=n("rows"))([*top, x, *bottom])
-    left = [col(x, j, f"left{j}") for j in range(pad, 0, -1)]
-    right = [col(x, w - 1 - j, f"right{j}") for j in range(1, pad + 1)]
-    return layers.Concatenate(axis=2, name=n("cols"))([*left, x, *right])
+    if (h is not None and pad >= h) or (w is not None and pad >= w):
+        raise ValueError(f"reflection padding {pad} needs sides larger than {pad}, got {h}x{w}")
+    return ReflectionPadding2D(pad, name=name)(x)

@@ -13,10 +13,12 @@ from .blocks import downsample, gan_init, norm_layer
 def build_patchgan_discriminator(input_shape: Sequence[int] = (256, 256, 3), target_channels: int | None = None,
                                  filters: int = 64, n_layers: int = 3, norm: str = "batch",
                                  minibatch_discrimination: bool = False, num_kernels: int = 100,
-                                 kernel_dim: int = 5, name: str = "patchgan_discriminator") -> keras.Model:
-    """The pix2pix PatchGAN, conditioned on the input image.
+                                 kernel_dim: int = 5, conditional: bool = True,
+                                 name: str = "patchgan_discriminator") -> keras.Model:
+    """The pix2pix PatchGAN, conditioned on the input image (``conditional=False``: on nothing).
 
-    Inputs ``[input_image, target_or_generated_image]`` are concatenated along channels; with
+    Inputs ``[input_image, target_or_generated_image]`` are concatenated along channels (an
+    unconditional PatchGAN, CycleGAN's, takes one ``image``); with
     ``n_layers=3`` each output logit sees a 70x70 patch (C64-C128-C256 stride 2, C512 stride 1,
     then a 1-channel conv): a 30x30 logit map at 256x256.
 
@@ -25,11 +27,16 @@ def build_patchgan_discriminator(input_shape: Sequence[int] = (256, 256, 3), tar
     resulting batch statistics are broadcast over the map as extra channels before the final
     conv, so every patch verdict can see how alike the samples of the batch are.
     """
-    h, w, c = (int(v) for v in input_shape)
+    h, w = (None if v is None else int(v) for v in input_shape[:2])
+    c = int(input_shape[-1])
     target_channels = target_channels or c
-    inp = keras.Input((h, w, c), name="input_image")
-    tar = keras.Input((h, w, target_channels), name="target_image")
-    x = layers.Concatenate(name="condition")([inp, tar])
+    if conditional:
+        inp = keras.Input((h, w, c), name="input_image")
+        tar = keras.Input((h, w, target_channels), name="target_image")
+        inputs = [inp, tar]
+        x = layers.Concatenate(name="condition")(inputs)
+    else:
+        inputs = x = keras.Input((h, w, c), name="image")
     for i in range(n_layers):
         x = downsample(x, min(filters * 2 ** i, filters * 8), norm=None if i == 0 else norm, name=f"down{i + 1}")
 
@@ -51,4 +58,4 @@ def build_patchgan_discriminator(input_shape: Sequence[int] = (256, 256, 3), tar
 
     x = layers.ZeroPadding2D(name="pad2")(x)
     logits = layers.Conv2D(1, 4, kernel_initializer=gan_init(), dtype="float32", name="patch_logits")(x)
-    return keras.Model([inp, tar], logits, name=name)
+    return keras.Model(inputs, logits, name=name)

@@ -17,7 +17,12 @@ def _norm_act(x, norm: str | None, name: str, act: bool = True):
     return layers.ReLU(name=f"{name}_act")(x) if act else x
 
 
-def build_resnet_generator(input_shape: Sequence[int] = (256, 256, 3), output_channels: int | None = None,
+def resnet_blocks(image_size: int) -> int:
+    """The CycleGAN reference's number of residual blocks: 9 from 256 px up, 6 below."""
+    return 9 if int(image_size) >= 256 else 6
+
+
+def build_resnet_generator(input_shape: Sequence[int | None] = (256, 256, 3), output_channels: int | None = None,
                            filters: int = 64, n_blocks: int = 9, norm: str = "instance",
                            name: str = "resnet_generator") -> keras.Model:
     """The CycleGAN / Johnson et al. ResNet generator (outputs in [-1, 1]).
@@ -26,23 +31,26 @@ def build_resnet_generator(input_shape: Sequence[int] = (256, 256, 3), output_ch
     ``n_blocks`` residual blocks at 256 filters (reflection pad 1, 3x3 conv, norm, ReLU, reflection
     pad 1, 3x3 conv, norm, plus the identity); u128, u64 (3x3 stride-2 transposed convs, norm,
     ReLU); c7s1-``output_channels`` (reflection pad 3, 7x7 conv) and a float32 tanh. Widths scale
-    with ``filters``. About 11.4M parameters at 256x256x3 with the defaults.
+    with ``filters``; ``norm='instance'`` is instance normalisation (``GroupNormalization`` with
+    one group per channel). About 11.4M parameters with the defaults (9 blocks, 3 channels).
 
-    Reflection padding is built from standard layers (see :func:`reflection_pad`), so the model
-    needs static sides, which must be multiples of 4 and at least 8.
+    Sides given as None make the model fully convolutional (any input whose sides are multiples
+    of 4); known sides must be multiples of 4 from 8 up. Reflection padding is the registered
+    :class:`~pix2gan.layers.ReflectionPadding2D`.
     """
-    if len(input_shape) != 3:
-        raise Pix2GanError(f"input shape {tuple(input_shape)} is not (height, width, channels)")
-    if any(v is None for v in input_shape):
-        raise Pix2GanError(f"input shape {tuple(input_shape)} has an unknown side: the ResNet generator's "
-                           "reflection padding needs a fixed (height, width, channels)")
-    h, w, c = (int(v) for v in input_shape)
+    if len(input_shape) != 3 or input_shape[-1] is None:
+        raise Pix2GanError(f"input shape {tuple(input_shape)} is not (height, width, channels) with known channels")
+    h, w = (None if v is None else int(v) for v in input_shape[:2])
+    c = int(input_shape[-1])
     for side in (h, w):
-        if side < 8 or side % 4:
+        if side is not None and (side < 8 or side % 4):
             raise Pix2GanError(f"image size {h}x{w} is not supported by the ResNet generator: it downsamples twice, "
                                "so sides must be multiples of 4 from 8 up (e.g. 128 or 256)")
     if c < 1:
         raise Pix2GanError(f"{c} image channels are not supported: use at least 1 channel")
+    if int(n_blocks) < 0:
+        raise Pix2GanError(f"n_blocks={n_blocks} must be >= 0 (the reference uses 9 at 256 px, 6 below)",
+                           argument="n_blocks")
     output_channels = output_channels or c
     use_bias = norm in (None, "none")
 

@@ -240,29 +240,35 @@ class GANTrainer(keras.Model):
         grads = tape.gradient(loss, variables)
         optimizer.apply(grads, variables)
 
-    def optimize(self, name: str, tape: tf.GradientTape, loss) -> None:
+    def optimize(self, name: str | tuple[str, ...], tape: tf.GradientTape, loss) -> None:
         """One step of network ``name``'s optimizer on the gradient of ``loss`` (recorded by ``tape``)
-        with respect to that network's trainable variables.
+        with respect to that network's trainable variables. A tuple of names steps each of those
+        networks' optimizers on one gradient computation (one backward pass for a loss that two
+        networks share, like CycleGAN's generators).
 
         A non-finite loss or gradient skips the update (the weights and optimizer state stay as
         they were) and is recorded in :meth:`nonfinite_update`, which the training loop checks
         after every step to stop or roll back the run. A ``LossScaleOptimizer`` skips overflowing
         steps itself, so only its loss is checked.
         """
-        optimizer, variables = self.optimizers[name], self.networks[name].trainable_variables
-        grads = tape.gradient(loss, variables)
+        names = (name,) if isinstance(name, str) else tuple(name)
+        groups = [list(self.networks[n].trainable_variables) for n in names]
+        grads = tape.gradient(loss, [v for group in groups for v in group])
         value = tf.reduce_mean(tf.cast(loss, tf.float32))
         loss_finite = tf.math.is_finite(value)
         finite = loss_finite
-        if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        if not any(isinstance(self.optimizers[n], keras.optimizers.LossScaleOptimizer) for n in names):
             # one fused sum per tensor: any NaN or inf in a gradient makes the total non-finite
             sums = [tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads if g is not None]
             if sums:
                 finite = tf.logical_and(finite, tf.math.is_finite(tf.add_n(sums)))
-        self._finite_watch.record(list(self.networks).index(name), value, loss_finite, finite)
+        self._finite_watch.record(list(self.networks).index(names[0]), value, loss_finite, finite)
 
         def apply():
-            optimizer.apply(grads, variables)
+            start = 0
+            for n, group in zip(names, groups):
+                self.optimizers[n].apply(grads[start:start + len(group)], group)
+                start += len(group)
             return tf.constant(True)
         tf.cond(finite, apply, lambda: tf.constant(False))
 

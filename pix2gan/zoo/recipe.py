@@ -109,7 +109,7 @@ class Data:
 @dataclass(frozen=True)
 class Run:
     """A finished training run: the trainer, Keras's history, the final metrics and where the
-    files went."""
+    files went (``files``: every saved file by label)."""
     trainer: keras.Model
     history: keras.callbacks.History
     metrics: dict
@@ -117,6 +117,7 @@ class Run:
     discriminator_path: str | None
     card_path: str
     run_dir: str
+    files: dict = field(default_factory=dict)
 
 
 def library_versions() -> dict:
@@ -197,6 +198,11 @@ class Recipe:
     def build_trainer(self, total_steps: int, seed: int, jit_compile: bool) -> keras.Model:
         """The compiled trainer; ``total_steps`` is the whole run's length (for schedules)."""
         raise NotImplementedError
+
+    def saved_models(self, trainer: keras.Model) -> dict[str, keras.Model]:
+        """What a finished run saves, ``{label: model}`` as ``<out>/<run>_<label>.h5``: the first is
+        the generator that ``evaluate`` and ``translate`` take (its card is ``<run>_<label>.json``)."""
+        return {"generator": trainer.inference_generator, "discriminator": trainer.discriminator}
 
     def grid_renderer(self, data: Data) -> Callable[[keras.Model], np.ndarray] | None:
         """``render(trainer) -> uint8 grid`` drawn every epoch, or None."""
@@ -293,13 +299,14 @@ class Recipe:
                 "options": as_dict(options), "data": data.description,
                 "value_range": list(self.value_range), "metrics": metrics, "versions": library_versions(),
                 "python": f"pix2gan.zoo.from_card(CARD).train(...)  # or pix2gan.zoo.get({self.name!r}, **settings)"}
-        paths = save_run(run.out, run.run_name, trainer.inference_generator, card, trainer.discriminator)
+        (label, generator), *others = self.saved_models(trainer).items()
+        paths = save_run(run.out, run.run_name, generator, card, label=label, others=dict(others))
         logger.info("logs:    %s  (tensorboard --logdir %s)", run_dir, os.path.dirname(os.path.normpath(run_dir)) or ".")
         logger.info("weights: %s", ", ".join(v for k, v in paths.items() if k != "card"))
         logger.info("card:    %s", paths["card"])
         logger.info("final: %s", ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                             for k, v in metrics.items() if not isinstance(v, str)))
-        return Run(trainer, history, metrics, paths["generator"], paths.get("discriminator"), paths["card"], run_dir)
+        return Run(trainer, history, metrics, paths[label], paths.get("discriminator"), paths["card"], run_dir, paths)
 
     def evaluate(self, weights: str, data_dir: str | None = None, split: str = "test", seed: int = 0,
                  **options) -> dict:
