@@ -43,7 +43,7 @@ from ..settings import override, setting
 from ..trainers import CycleGAN, cyclegan_optimizer
 from .cloud_removal import EuroSATOptions, synthetic_eurosat
 from .pix2pix_facades import FacadesOptions
-from .recipe import DATASETS, Data, Recipe, Source
+from .recipe import DATASETS, Data, Recipe, Source, read_card
 from .registry import register
 
 logger = logging.getLogger("pix2gan")
@@ -98,6 +98,14 @@ def _mean_metrics(prediction: np.ndarray, target: np.ndarray, batch_size: int = 
             sums[k] = sums.get(k, 0.0) + float(tf.reduce_sum(v))
         count += len(prediction[start:start + batch_size])
     return {k: v / max(1, count) for k, v in sums.items()}
+
+
+def card_of(weights: str) -> dict | None:
+    """The model card beside ``weights``, or None where there is none."""
+    try:
+        return read_card(weights)
+    except Pix2GanError:
+        return None
 
 
 def _unit_to_signed(images: np.ndarray) -> np.ndarray:
@@ -232,7 +240,11 @@ class CycleGANRecipe(Recipe):
                                    "is unknown: pass --inverse-weights <run>_generator_BA.h5",
                                    argument="inverse_weights")
             inverse = stem
-        return self.replace(inverse_weights=inverse)
+        changes = {"inverse_weights": inverse}
+        card = card_of(weights)
+        if card is not None and card.get("entry") == self.name:  # score at the size it was trained at
+            changes["image_size"] = int(card.get("settings", {}).get("image_size", self.image_size))
+        return self.replace(**changes)
 
     def score(self, generator, data, options, seed) -> dict:
         g_ba = load_model(self.inverse_weights)
