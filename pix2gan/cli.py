@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 
 import cv2
 
-from .classifier import CLASSIFIER_PATH, judge_path, make_judge
+from .classifier import CLASSIFIER_PATH, EUROSAT_CLASSIFIER_PATH, EUROSAT_EPOCHS, judge_path, make_eurosat_judge, make_judge
 from .data.mnist import DEFAULT_DIR as DEFAULT_MNIST_DIR
 from .data.mnist import SYNTHETIC, resolve_mnist
 from .errors import Pix2GanError
 from .evaluation import translate_folder, translate_tiled
 from .settings import Spec, specs
 from .zoo import get, names, recipe_class
-from .zoo.recipe import RunOptions
+from .zoo.recipe import DATASETS, RunOptions
+
+DEFAULT_EUROSAT_DIR = os.path.join(DATASETS, "eurosat")  # where the EuroSAT entries look by default
 
 
 class _ConsoleHandler(logging.Handler):
@@ -97,19 +100,31 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--overlap", type=int, help="tile overlap in pixels (default a quarter of the tile)")
     t.add_argument("--max-value", type=float, help="value of full scale for 16-bit input (default 65535; "
                                                    "e.g. 10000 for Sentinel-2 reflectance)")
-    j = sub.add_parser("make-judge", help="train the MNIST judge that evaluate uses for MNIST-FID (once, ~1 min)")
-    j.add_argument("--data-dir", help=f"MNIST idx files, mnist.npz or .h5 (default {DEFAULT_MNIST_DIR})")
-    j.add_argument("--synthetic", action="store_true", help="judge the built-in synthetic digits instead")
-    j.add_argument("--output", help=f"where to write it (default {CLASSIFIER_PATH})")
-    j.add_argument("--epochs", type=int, default=2, help="training epochs (default 2)")
+    j = sub.add_parser("make-judge", help="train the judge that evaluate uses for FID-style scores: MNIST (once, ~1 min) "
+                                          "or EuroSAT (once, a few minutes)")
+    j.add_argument("--dataset", choices=("mnist", "eurosat"), default="mnist",
+                   help="which judge: mnist (default; MNIST-FID) or eurosat (Frechet distance of 64x64 RGB tiles)")
+    j.add_argument("--data-dir", help=f"MNIST idx files, mnist.npz or .h5 (default {DEFAULT_MNIST_DIR}); for "
+                                      f"eurosat the folder holding AnnualCrop/ Forest/ ... (default {DEFAULT_EUROSAT_DIR})")
+    j.add_argument("--synthetic", action="store_true", help="MNIST only: judge the built-in synthetic digits instead")
+    j.add_argument("--output", help=f"where to write it (default {CLASSIFIER_PATH}, or {EUROSAT_CLASSIFIER_PATH})")
+    j.add_argument("--epochs", type=int, help=f"training epochs (default 2 for mnist, {EUROSAT_EPOCHS} for eurosat)")
     return parser
 
 
 def _make_judge(args) -> int:
-    if args.epochs < 1:
+    if args.epochs is not None and args.epochs < 1:
         raise Pix2GanError(f"--epochs {args.epochs} must be at least 1")
+    if args.dataset == "eurosat":
+        if args.synthetic:
+            raise Pix2GanError("--synthetic makes the MNIST judge of synthetic digits: the EuroSAT judge is trained "
+                               "on the real tiles only (pass --data-dir)")
+        path = make_eurosat_judge(args.data_dir or DEFAULT_EUROSAT_DIR, args.output or EUROSAT_CLASSIFIER_PATH,
+                                  args.epochs or EUROSAT_EPOCHS)
+        print(f"wrote the EuroSAT judge to {path}")
+        return 0
     source = SYNTHETIC if args.synthetic else resolve_mnist(args.data_dir or DEFAULT_MNIST_DIR)
-    path = make_judge(source, args.output or judge_path(source), args.epochs)
+    path = make_judge(source, args.output or judge_path(source), args.epochs or 2)
     print(f"wrote the MNIST judge to {path}")
     return 0
 
