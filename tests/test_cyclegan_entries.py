@@ -34,7 +34,7 @@ def test_cyclegan_eurosat_train_evaluate_translate(tmp_path, capsys):
     assert json.load(open(os.path.join(out, "r_generator_BA.json")))["load"].endswith("r_generator_BA.h5', compile=False)")
     assert {"val_ab_psnr", "val_ab_input_psnr", "val_ba_psnr", "val_cycle_a_psnr", "fd_ab", "fd_input"} <= set(card["metrics"])
     grid = cv2.imread(os.path.join(logs, "r", "samples", "epoch_0001.png"))
-    assert grid is not None and grid.shape[0] > grid.shape[1]  # six rows of four samples
+    assert grid is not None and grid.shape[1] > grid.shape[0]  # six columns of four samples
     assert any(n.startswith("events") for n in os.listdir(os.path.join(logs, "r", "train")))
 
     weights = os.path.join(out, "r_generator_AB.h5")
@@ -53,7 +53,8 @@ def test_cyclegan_eurosat_train_evaluate_translate(tmp_path, capsys):
     assert main(["translate", "--model", weights, "--tile", "64", str(tmp_path / "scene.png"),
                  str(tmp_path / "translated")]) == 0
     assert cv2.imread(str(tmp_path / "translated" / "scene.png")).shape == scene.shape
-    assert main(["translate", "--model", weights, str(tmp_path / "scene.png"), str(tmp_path / "whole")]) == 2
+    assert main(["translate", "--model", weights, str(tmp_path / "scene.png"), str(tmp_path / "whole")]) == 0
+    assert cv2.imread(str(tmp_path / "whole" / "scene.png")).shape == scene.shape
     capsys.readouterr()
 
     # the partner generator is found beside the weights, or must be named

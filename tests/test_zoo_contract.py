@@ -22,7 +22,8 @@ TINY_PIX2PIX = dict(image_size=32, filters=4, batch_size=2, epochs=1)
 
 def test_names_lists_every_entry_and_get_builds_each():
     assert zoo.names() == sorted(["pix2pix-facades", "cloud-removal-eurosat", "cloud-removal-eurosat-plus",
-                                  "gan-mnist", "cgan-mnist", "lsgan-mnist", "dcgan-mnist"])
+                                  "gan-mnist", "cgan-mnist", "lsgan-mnist", "dcgan-mnist", "cyclegan-eurosat",
+                                  "cyclegan-facades"])
     for name in zoo.names():
         recipe = zoo.get(name)
         assert isinstance(recipe, Recipe) and recipe.name == name and recipe.summary
@@ -41,6 +42,11 @@ def test_entry_defaults_are_the_recipes_of_record():
     assert (dcgan.arch, dcgan.conditional, dcgan.lr, dcgan.batch_size, dcgan.ema_decay) == ("dcgan", True, 4e-4, 64,
                                                                                               0.999)
     assert zoo.get("lsgan-mnist").loss == "lsgan" and zoo.get("cgan-mnist").g_hidden == (128, 256, 512, 1024)
+    cycle = zoo.get("cyclegan-facades")
+    assert (cycle.adversarial_loss, cycle.cycle_weight, cycle.identity_weight, cycle.pool_size, cycle.learning_rate,
+            cycle.batch_size, cycle.load_scale, cycle.image_size, cycle.n_blocks) == ("lsgan", 10.0, 5.0, 50, 2e-4, 1,
+                                                                                      1.12, 256, None)
+    assert zoo.get("cyclegan-eurosat").image_size == 64
     facades = zoo.get("pix2pix-facades")
     assert (facades.epochs, facades.batch_size, facades.image_size, facades.l1_weight) == (200, 1, 256, 100.0)
 
@@ -77,7 +83,7 @@ def test_train_signature_is_the_documented_one():
     assert list(inspect.signature(Recipe.evaluate).parameters)[:4] == ["self", "weights", "data_dir", "split"]
     assert list(inspect.signature(Recipe.sample).parameters)[:5] == ["self", "weights", "n", "label", "output"]
     for field, value in (("Run", ("trainer", "history", "metrics", "generator_path", "discriminator_path",
-                                  "card_path", "run_dir")),):
+                                  "card_path", "run_dir", "files")),):
         assert tuple(f.name for f in dataclasses.fields(getattr(zoo, field))) == value
 
 

@@ -214,7 +214,7 @@ class CycleGANRecipe(Recipe):
             fake_a = np.asarray(trainer.translate(b, "ba"))
             rec_a = np.asarray(trainer.translate(fake_b, "ba"))
             rec_b = np.asarray(trainer.translate(fake_a, "ab"))
-            # rows: real A | G(A) | F(G(A)) | real B | F(B) | G(F(B))
+            # columns: real A | G(A) | F(G(A)) | real B | F(B) | G(F(B))
             return make_grid([to_uint8(x) for x in (a, fake_b, rec_a, b, fake_a, rec_b)])
         return render
 
@@ -331,8 +331,10 @@ class CycleGANEuroSAT(CycleGANRecipe):
         if "true_ab" not in data:
             return {}
         try:
-            classifier = (load_or_make_eurosat_judge(_judge_data(data.get("source")), options.judge) if train
-                          else load_eurosat_judge(options.judge))
+            if not train or os.path.isfile(options.judge):
+                classifier = load_eurosat_judge(options.judge)
+            else:
+                classifier = load_or_make_eurosat_judge(_judge_data(data.get("source")), options.judge)
         except Pix2GanError as exc:
             if train:  # a run without a judge (synthetic data, no EuroSAT folder) still saves its models
                 logger.warning("note: no Frechet distance: %s", exc)
