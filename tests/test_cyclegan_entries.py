@@ -59,7 +59,7 @@ def test_cyclegan_eurosat_train_evaluate_translate(tmp_path, capsys):
 
     # the partner generator is found beside the weights, or must be named
     os.rename(weights, str(tmp_path / "lonely.h5"))
-    with pytest.raises(Pix2GanError, match="inverse_weights"):
+    with pytest.raises(Pix2GanError, match="inverse-weights"):
         zoo.get("cyclegan-eurosat").evaluate(str(tmp_path / "lonely.h5"), synthetic=True, judge=judge)
     scores = zoo.get("cyclegan-eurosat").evaluate(str(tmp_path / "lonely.h5"), synthetic=True, judge=judge,
                                                   test_tiles=10, inverse_weights=os.path.join(out, "r_generator_BA.h5"))
