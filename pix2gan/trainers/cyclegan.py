@@ -62,9 +62,10 @@ class HistoryPool(keras.layers.Layer):
     image is, with probability 0.5, swapped for a random stored image (which it replaces in the
     pool), and otherwise returned as is. ``size=0`` returns the batch unchanged.
 
-    The buffer, its fill count and the random state are non-trainable Keras variables of this
-    layer, so they are saved with the trainer's weights and a resumed run continues with the same
-    pool. Images must have ``image_shape``.
+    The buffer and its fill count are non-trainable weights of this layer, so every backup's
+    weights file holds them; the random state is a ``keras.random.SeedGenerator``, which backups
+    restore with the rest of the run's random state (:func:`pix2gan.saving.capture_state`). A
+    resumed run so continues with the same pool and the same draws. Images must have ``image_shape``.
     """
 
     def __init__(self, size: int = 50, image_shape: Sequence[int] = (256, 256, 3), seed: int | None = None,
