@@ -8,6 +8,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
+from pix2gan.errors import Pix2GanError  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 
@@ -42,3 +44,14 @@ def run_python(args, cwd, timeout=600, env=None):
     full_env.update(env or {})
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env=full_env)
+
+
+def one_line_error(call, *needles):
+    """Call ``call``, expect a one-line :class:`Pix2GanError` holding every needle; return it."""
+    with pytest.raises(Pix2GanError) as info:
+        call()
+    message = str(info.value)
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message, message
+    return info.value

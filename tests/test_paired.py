@@ -4,10 +4,18 @@ import os
 import cv2
 import numpy as np
 import pytest
+from conftest import one_line_error
 
-from pix2gan.data.paired import (PAIRED_LAYOUTS, find_pair_folders, holds_pairs, list_pairs, paired_dataset,
-                                 paired_images, paired_report, read_pair)
-from pix2gan.errors import Pix2GanError
+from pix2gan.data.paired import (
+    PAIRED_LAYOUTS,
+    find_pair_folders,
+    holds_pairs,
+    list_pairs,
+    paired_dataset,
+    paired_images,
+    paired_report,
+    read_pair,
+)
 from pix2gan.imaging import write_image
 from pix2gan.metrics import spectral_angle
 
@@ -25,16 +33,6 @@ def _write_pairs(root, layout=("cloudy_image", "ground_truth"), names=("a", "b")
     return a, b
 
 
-def _one_line_error(call, *needles):
-    with pytest.raises(Pix2GanError) as info:
-        call()
-    message = str(info.value)
-    assert "\n" not in message
-    for needle in needles:
-        assert needle in message, message
-    return info.value
-
-
 @pytest.mark.parametrize("layout", PAIRED_LAYOUTS)
 def test_each_layout_found_at_root_and_per_split(tmp_path, layout):
     a, b = _write_pairs(str(tmp_path / "flat"), layout)
@@ -46,16 +44,16 @@ def test_each_layout_found_at_root_and_per_split(tmp_path, layout):
     assert holds_pairs(str(tmp_path / "split"))
     assert find_pair_folders(str(tmp_path / "split"), "train") == (ta, tb)
     assert find_pair_folders(str(tmp_path / "split"), "test") == (va, vb)
-    _one_line_error(lambda: find_pair_folders(str(tmp_path / "split"), "val"), "val/", "test, train")
-    _one_line_error(lambda: find_pair_folders(str(tmp_path / "split")), "pass a split")
+    one_line_error(lambda: find_pair_folders(str(tmp_path / "split"), "val"), "val/", "test, train")
+    one_line_error(lambda: find_pair_folders(str(tmp_path / "split")), "pass a split")
 
 
 def test_layout_problems_are_one_line(tmp_path):
     assert not holds_pairs(str(tmp_path)) and not holds_pairs(str(tmp_path / "nope"))
-    _one_line_error(lambda: find_pair_folders(str(tmp_path / "nope")), "nope", "does not exist")
-    _one_line_error(lambda: find_pair_folders(str(tmp_path)), "cloudy_image/ + ground_truth/")
+    one_line_error(lambda: find_pair_folders(str(tmp_path / "nope")), "nope", "does not exist")
+    one_line_error(lambda: find_pair_folders(str(tmp_path)), "cloudy_image/ + ground_truth/")
     os.makedirs(tmp_path / "A")
-    error = _one_line_error(lambda: find_pair_folders(str(tmp_path)), str(tmp_path / "B"))
+    error = one_line_error(lambda: find_pair_folders(str(tmp_path)), str(tmp_path / "B"))
     assert error.argument == "data_dir"
 
 
@@ -79,15 +77,15 @@ def test_unmatched_duplicate_missing_and_empty_refused(tmp_path):
     a, b = _write_pairs(str(tmp_path), ("A", "B"), names=("a", "b", "c"))
     os.remove(os.path.join(b, "b.png"))
     write_image(os.path.join(b, "z.png"), _image(20, 24))
-    _one_line_error(lambda: list_pairs(a, b), "b.png", "z.png", "no partner")
+    one_line_error(lambda: list_pairs(a, b), "b.png", "z.png", "no partner")
     os.remove(os.path.join(b, "z.png"))
     write_image(os.path.join(b, "b.png"), _image(20, 24))
     write_image(os.path.join(a, "c.jpg"), _image(20, 24))
-    _one_line_error(lambda: list_pairs(a, b), "c.png", "c.jpg", "one file per name")
+    one_line_error(lambda: list_pairs(a, b), "c.png", "c.jpg", "one file per name")
     os.remove(os.path.join(a, "c.jpg"))
-    _one_line_error(lambda: list_pairs(a, str(tmp_path / "gone")), "gone", "does not exist")
+    one_line_error(lambda: list_pairs(a, str(tmp_path / "gone")), "gone", "does not exist")
     os.makedirs(tmp_path / "empty")
-    _one_line_error(lambda: list_pairs(str(tmp_path / "empty"), b), "empty", "no images")
+    one_line_error(lambda: list_pairs(str(tmp_path / "empty"), b), "empty", "no images")
 
 
 def test_read_pair_refusals_and_16_bit(tmp_path):
@@ -98,12 +96,12 @@ def test_read_pair_refusals_and_16_bit(tmp_path):
     np.testing.assert_allclose(x, x16 / 65535.0, atol=1e-6)
     assert x.dtype == y.dtype == np.float32 and 0.0 <= y.min() and y.max() <= 1.0
     write_image(str(tmp_path / "big.png"), _image(13, 14))
-    _one_line_error(lambda: read_pair(str(tmp_path / "y8.png"), str(tmp_path / "big.png")),
+    one_line_error(lambda: read_pair(str(tmp_path / "y8.png"), str(tmp_path / "big.png")),
                     "y8.png is 14x12", "big.png is 14x13")
     cv2.imwrite(str(tmp_path / "gray.png"), _image(12, 14)[..., 0])
-    _one_line_error(lambda: read_pair(str(tmp_path / "gray.png"), str(tmp_path / "y8.png")), "gray.png", "1 channel")
+    one_line_error(lambda: read_pair(str(tmp_path / "gray.png"), str(tmp_path / "y8.png")), "gray.png", "1 channel")
     (tmp_path / "bad.png").write_bytes(b"not an image")
-    _one_line_error(lambda: read_pair(str(tmp_path / "y8.png"), str(tmp_path / "bad.png")), "bad.png")
+    one_line_error(lambda: read_pair(str(tmp_path / "y8.png"), str(tmp_path / "bad.png")), "bad.png")
 
 
 def test_training_tiles_shapes_same_place_and_repeat(tmp_path):
@@ -123,7 +121,7 @@ def test_training_tiles_shapes_same_place_and_repeat(tmp_path):
         np.testing.assert_array_equal(y1, y2)
     other = next(iter(paired_dataset(pairs, 16, 3, seed=8)))[0].numpy()
     assert not np.array_equal(other, first[0][0])
-    _one_line_error(lambda: paired_dataset(pairs, 18, 2), "1.png is 17x31", "18x18")
+    one_line_error(lambda: paired_dataset(pairs, 18, 2), "1.png is 17x31", "18x18")
 
 
 def test_evaluation_tiles_cover_each_image(tmp_path):

@@ -4,8 +4,8 @@ import os
 
 import cv2
 import numpy as np
-import pytest
 import tensorflow as tf
+from conftest import one_line_error
 
 from pix2gan.data.unpaired import (
     check_domain,
@@ -20,7 +20,6 @@ from pix2gan.data.unpaired import (
     unpaired_dataset,
     unpaired_size,
 )
-from pix2gan.errors import Pix2GanError
 from pix2gan.imaging import write_image
 
 
@@ -52,16 +51,6 @@ def _layout(root, a_images, b_images, splits=("train", "test")):
     return root
 
 
-def _one_line_error(call, *needles):
-    with pytest.raises(Pix2GanError) as info:
-        call()
-    message = str(info.value)
-    assert "\n" not in message
-    for needle in needles:
-        assert needle in message, message
-    return info.value
-
-
 def _first(ds, n=1):
     return [tuple(np.asarray(t) for t in element) for element in ds.take(n)]
 
@@ -76,32 +65,32 @@ def test_layout_found(tmp_path):
 
 
 def test_layout_and_file_problems_are_one_line(tmp_path):
-    error = _one_line_error(lambda: find_unpaired_folders(str(tmp_path / "nope")), "nope", "trainA/ trainB/ testA/ testB/")
+    error = one_line_error(lambda: find_unpaired_folders(str(tmp_path / "nope")), "nope", "trainA/ trainB/ testA/ testB/")
     assert error.argument == "data_dir"
     root = _layout(str(tmp_path), [_noise(8, 8)], [_noise(8, 8, 1)], splits=("train",))
     os.makedirs(tmp_path / "testA")
-    _one_line_error(lambda: find_unpaired_folders(root, "test"), str(tmp_path / "testB"), "does not exist",
+    one_line_error(lambda: find_unpaired_folders(root, "test"), str(tmp_path / "testB"), "does not exist",
                     "trainA/ trainB/ testA/ testB/")
-    _one_line_error(lambda: list_domain(str(tmp_path / "testA"), "A"), str(tmp_path / "testA"), "domain A", "no images")
-    _one_line_error(lambda: load_unpaired(root, "test", 8, 1, 0, False), str(tmp_path / "testB"))
+    one_line_error(lambda: list_domain(str(tmp_path / "testA"), "A"), str(tmp_path / "testA"), "domain A", "no images")
+    one_line_error(lambda: load_unpaired(root, "test", 8, 1, 0, False), str(tmp_path / "testB"))
 
     folder = tmp_path / "trainA"
     corrupt = folder / "9.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    _one_line_error(lambda: check_domain(list_domain(str(folder), "A")), str(corrupt))
-    _one_line_error(lambda: load_unpaired(root, "train", 8, 1, 0, True), str(corrupt))
+    one_line_error(lambda: check_domain(list_domain(str(folder), "A")), str(corrupt))
+    one_line_error(lambda: load_unpaired(root, "train", 8, 1, 0, True), str(corrupt))
     corrupt.unlink()
     gray = write_image(str(folder / "5.png"), _noise(8, 8, channels=1)[..., 0])
-    _one_line_error(lambda: check_domain(list_domain(str(folder), "A")), gray, "1 channel(s), expected 3")
+    one_line_error(lambda: check_domain(list_domain(str(folder), "A")), gray, "1 channel(s), expected 3")
     os.remove(gray)
     tif = write_image(str(folder / "7.tif"), _noise(8, 8))
-    _one_line_error(lambda: list_domain(str(folder), "A"), tif, "convert it to PNG")
+    one_line_error(lambda: list_domain(str(folder), "A"), tif, "convert it to PNG")
     os.remove(tif)
     check_domain(list_domain(str(folder), "A"))  # clean again
 
-    _one_line_error(lambda: domain_dataset(np.zeros((2, 8, 8, 1), np.uint8), 8, 0, True), "(N, H, W, 3)")
-    _one_line_error(lambda: domain_dataset([], 8, 0, True), "empty")
-    _one_line_error(lambda: domain_dataset(np.zeros((2, 8, 8, 3), np.uint8), 8, 0, True, load_scale=0.9), "load_scale")
+    one_line_error(lambda: domain_dataset(np.zeros((2, 8, 8, 1), np.uint8), 8, 0, True), "(N, H, W, 3)")
+    one_line_error(lambda: domain_dataset([], 8, 0, True), "empty")
+    one_line_error(lambda: domain_dataset(np.zeros((2, 8, 8, 3), np.uint8), 8, 0, True, load_scale=0.9), "load_scale")
 
 
 def test_16_bit_png_is_scaled_by_65535(tmp_path):
