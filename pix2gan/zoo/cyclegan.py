@@ -30,7 +30,7 @@ from ..data.common import take_samples
 from ..data.conditions import render_conditions, split_domains
 from ..data.eurosat import CLASSES, download_eurosat, load_eurosat
 from ..data.facades import download_facades, facades_files, synthetic_facades_dataset
-from ..data.unpaired import holds_unpaired, load_unpaired, unpaired_dataset, unpaired_size
+from ..data.unpaired import find_unpaired_folders, holds_unpaired, list_domain, load_unpaired, unpaired_dataset, unpaired_size
 from ..errors import Pix2GanError
 from ..imaging import make_grid, read_image, to_uint8
 from ..losses import ADVERSARIAL_LOSSES
@@ -188,7 +188,8 @@ class CycleGANRecipe(Recipe):
         b = np.concatenate([x.numpy() for x in test["B"].unbatch().batch(n).take(1)])
         val = {"a": a, "b": b}
         val_ds = tf.data.Dataset.from_tensor_slices((a, b)).batch(max(self.batch_size, 16))
-        size = max(len(os.listdir(os.path.join(root, "trainA"))), len(os.listdir(os.path.join(root, "trainB"))))
+        size = unpaired_size(*(list_domain(folder, domain)
+                               for folder, domain in zip(find_unpaired_folders(root, "train"), "AB")))
         return Data(f"CycleGAN folders {root}, {self.image_size}px", train, size, val_ds, None, extra={"val": val})
 
     def build_trainer(self, total_steps: int, seed: int, jit_compile: bool) -> keras.Model:
