@@ -109,8 +109,8 @@ class GANTrainer(keras.Model):
     :meth:`compile` one optimizer per network, ``optimizers`` (same names), which updates that
     network's ``trainable_variables`` (see :meth:`optimize`). ``generator`` and ``discriminator``
     (constructor arguments) are the networks named ``'generator'`` and ``'discriminator'``; more
-    come in ``networks``, so a CycleGAN-style trainer passes e.g.
-    ``networks={'generator': G, 'inverse': F, 'discriminator_x': DX, 'discriminator_y': DY}``.
+    come in ``networks``, as :class:`~pix2gan.trainers.cyclegan.CycleGAN` passes its four
+    (``generator_ab``, ``generator_ba``, ``discriminator_a``, ``discriminator_b``).
     The attributes ``generator``, ``discriminator``, ``g_optimizer`` and ``d_optimizer`` read
     those entries.
 
