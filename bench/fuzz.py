@@ -14,14 +14,14 @@ each loader that takes its type:
 - h5: the Facades and MNIST .h5 readers and the EuroSAT cache, and ``translate --model`` (the
   mutant as a saved model);
 - idx: ``read_idx`` and the MNIST folder reader;
-- npy: ``read_scene`` and tiled inference on it.
+- npy: ``read_scene`` (:mod:`pix2gan.raster`) and tiled inference on it.
 
 Outcomes: *read* (the loader returned), *refused* (:class:`pix2gan.errors.Pix2GanError`, the
 one-line ``error:``), *crashed* (any other exception, or the process died) and *hung* (no answer
 within the timeout). The loaders run in a worker process, so a crash or hang is counted and the
 worker restarted instead of ending the run.
 
-Measured on a 2-core CPU (shared), `python bench/fuzz.py`: 300 files, 1150 loader runs, 12 s:
+Measured on a 2-core CPU (shared), `python bench/fuzz.py`: 300 files, 1150 loader runs, 24 s:
 
 | type | files | loader | read | refused | crashed | hung |
 |---|---:|---|---:|---:|---:|---:|
@@ -35,11 +35,11 @@ Measured on a 2-core CPU (shared), `python bench/fuzz.py`: 300 files, 1150 loade
 | png | 50 | eurosat | 0 | 50 | 0 | 0 |
 | png | 50 | translate | 0 | 50 | 0 | 0 |
 | png | 50 | translate_tiled | 0 | 50 | 0 | 0 |
-| tiff | 50 | read_image | 8 | 42 | 0 | 0 |
+| tiff | 50 | read_image | 4 | 46 | 0 | 0 |
 | tiff | 50 | facades | 0 | 50 | 0 | 0 |
-| tiff | 50 | eurosat | 4 | 46 | 0 | 0 |
-| tiff | 50 | translate | 8 | 42 | 0 | 0 |
-| tiff | 50 | translate_tiled | 8 | 42 | 0 | 0 |
+| tiff | 50 | eurosat | 1 | 49 | 0 | 0 |
+| tiff | 50 | translate | 4 | 46 | 0 | 0 |
+| tiff | 50 | translate_tiled | 4 | 46 | 0 | 0 |
 | h5 | 50 | facades_h5 | 7 | 43 | 0 | 0 |
 | h5 | 50 | mnist_h5 | 3 | 47 | 0 | 0 |
 | h5 | 50 | eurosat_cache | 28 | 22 | 0 | 0 |
@@ -48,13 +48,16 @@ Measured on a 2-core CPU (shared), `python bench/fuzz.py`: 300 files, 1150 loade
 | idx | 50 | mnist_idx | 5 | 45 | 0 | 0 |
 | npy | 50 | read_scene | 20 | 30 | 0 | 0 |
 | npy | 50 | translate_tiled | 19 | 31 | 0 | 0 |
-| all | 300 | all | 186 | 964 | 0 | 0 |
+| all | 300 | all | 171 | 979 | 0 | 0 |
 
-`--n 1200 --seed 1` (4600 loader runs, 33 s): 719 read, 3881 refused, 0 crashed, 0 hung. PNG
+`--n 1200 --seed 1` (4600 loader runs, 76 s): 702 read, 3898 refused, 0 crashed, 0 hung. PNG
 mutants are all refused: libpng checks chunk CRCs and the zlib stream, and OpenCV agrees on all
-but a few. TIFF is read by OpenCV everywhere but in the Facades pipeline, whose TensorFlow decoder
-cannot read it (refused up front). Of 300 JPEG mutants, 16 decode with OpenCV but not with
-TensorFlow: the files that used to pass the OpenCV check and then fail mid-training.
+but a few. The TIFF seeds include a 5-band Sentinel-2-like GeoTIFF (UTM CRS, nodata, DEFLATE
+tiles), which OpenCV cannot read as an image: ``translate_tiled`` reads TIFF through GDAL
+(rasterio), window by window, and every damaged file it cannot read is a one-line error naming
+it. TIFF is refused up front in the Facades pipeline, whose TensorFlow decoder cannot read it.
+Of 300 JPEG mutants, 16 decode with OpenCV but not with TensorFlow: the files that used to pass
+the OpenCV check and then fail mid-training.
 """
 from __future__ import annotations
 
@@ -78,6 +81,8 @@ import cv2  # noqa: E402
 import h5py  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import rasterio.io  # noqa: E402
+from rasterio.transform import Affine  # noqa: E402
 
 from pix2gan.data.eurosat import load_eurosat, read_tiles  # noqa: E402
 from pix2gan.data.facades import load_facades, load_facades_h5  # noqa: E402
@@ -85,7 +90,7 @@ from pix2gan.data.mnist import read_idx, read_mnist_h5, read_mnist_idx  # noqa: 
 from pix2gan.errors import Pix2GanError  # noqa: E402
 from pix2gan.evaluation import translate_folder, translate_tiled  # noqa: E402
 from pix2gan.imaging import read_image  # noqa: E402
-from pix2gan.tiling import read_scene  # noqa: E402
+from pix2gan.raster import read_scene  # noqa: E402
 
 TYPES = ("jpeg", "png", "tiff", "h5", "idx", "npy")
 OUTCOMES = ("read", "refused", "crashed", "hung")
@@ -106,6 +111,21 @@ def _idx(array: np.ndarray) -> bytes:
     code = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}[array.dtype]
     head = bytes([0, 0, code, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     return head + array.tobytes()
+
+
+def _geotiff(pair: np.ndarray) -> bytes:
+    """A Sentinel-2-like GeoTIFF: 5 uint16 bands named B2, B3, B4, B8, B11, a UTM CRS, nodata 0 in the
+    first rows, 16-px DEFLATE tiles (what the rasterio path of ``translate --tile`` reads)."""
+    bands = np.concatenate([pair, pair[..., :2]], axis=-1).transpose(2, 0, 1).astype(np.uint16) * 40 + 1
+    bands[:, :3] = 0
+    with rasterio.io.MemoryFile() as memory:
+        with memory.open(driver="GTiff", height=32, width=64, count=5, dtype="uint16", crs="EPSG:32633",
+                         transform=Affine(10, 0, 500000, 0, -10, 4600000), nodata=0, tiled=True, blockxsize=16,
+                         blockysize=16, compress="deflate") as ds:
+            ds.write(bands)
+            for i, name in enumerate(("B2", "B3", "B4", "B8", "B11"), 1):
+                ds.set_band_description(i, name)
+        return memory.read()
 
 
 def make_seeds(folder: str) -> dict[str, list[str]]:
@@ -132,6 +152,7 @@ def make_seeds(folder: str) -> dict[str, list[str]]:
     put("tiff", "base.tif", cv2.imencode(".tif", bgr)[1].tobytes())
     put("tiff", "deep.tif", cv2.imencode(".tif", bgr.astype(np.uint16) * 257)[1].tobytes())
     put("tiff", "float.tif", cv2.imencode(".tif", bgr.astype(np.float32) / 255)[1].tobytes())
+    put("tiff", "geo.tif", _geotiff(pair))
     images = rng.integers(0, 256, (12, 28, 28), dtype=np.uint8)
     labels = (np.arange(12) % 10).astype(np.uint8)
     put("idx", "images.idx", _idx(images))

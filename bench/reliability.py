@@ -78,7 +78,7 @@ def _install_kill(spec: str | None) -> None:
             return original_fsync(path)
         saving.fsync_path = fsync_path
     elif kind in ("meta", "corrupt"):
-        original_atomic = saving._atomic
+        original_atomic = saving.atomic_write
 
         def _atomic(path, write):
             name = os.path.basename(path)
@@ -97,7 +97,7 @@ def _install_kill(spec: str | None) -> None:
                     _kill_self()
                     return result
             return original_atomic(path, write)
-        saving._atomic = _atomic
+        saving.atomic_write = _atomic
     elif kind == "stage":
         original_card = saving.write_model_card
 

@@ -419,3 +419,28 @@ class EurosatJudge(FeatureJudge):
 
     def __init__(self, classifier: keras.Model, batch_size: int = 500):
         super().__init__(classifier, batch_size)
+
+
+# ------------------------------------------------------------------------------- neighbours
+
+def nearest_neighbours(queries: np.ndarray, references: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``queries`` (n, d), the index of the nearest row of ``references`` (m, d) by
+    Euclidean distance, and that distance: ``(indices (n,), distances (n,))``. Run ``batch_size``
+    queries at a time (the distance matrix of a batch is ``batch_size`` x m)."""
+    queries = np.asarray(queries, np.float64)
+    references = np.asarray(references, np.float64)
+    if queries.ndim != 2 or references.ndim != 2 or queries.shape[1] != references.shape[1] or not len(references):
+        raise Pix2GanError(f"nearest neighbours need (n, d) queries and (m >= 1, d) references of the same d, got "
+                           f"{queries.shape} and {references.shape}")
+    ref_sq = np.sum(references ** 2, axis=1)
+    indices, distances = [], []
+    for start in range(0, len(queries), batch_size):
+        q = queries[start:start + batch_size]
+        # |q - r|^2 = |q|^2 - 2 q.r + |r|^2, clipped at 0 against rounding
+        squared = np.maximum(np.sum(q ** 2, axis=1, keepdims=True) - 2.0 * q @ references.T + ref_sq, 0.0)
+        best = np.argmin(squared, axis=1)
+        indices.append(best)
+        distances.append(np.sqrt(squared[np.arange(len(q)), best]))
+    if not indices:
+        return np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(indices), np.concatenate(distances)

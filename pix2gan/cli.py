@@ -1,4 +1,4 @@
-"""The `pix2gan` command: list, train, evaluate, sample, translate, make-judge.
+"""The `pix2gan` command: list, train, evaluate, sample, translate, make-judge, serve, report.
 
 The flags of ``train``, ``evaluate`` and ``sample`` are generated from the typed settings of each
 zoo recipe (:mod:`pix2gan.settings`): ``--l1-weight`` is the setting ``l1_weight``, with its type,
@@ -19,6 +19,9 @@ from .data.mnist import DEFAULT_DIR as DEFAULT_MNIST_DIR
 from .data.mnist import SYNTHETIC, resolve_mnist
 from .errors import Pix2GanError
 from .evaluation import translate_folder, translate_tiled
+from .report import write_comparison, write_report
+from .sequence import predict_frames
+from .serve import HOST, MAX_MEGAPIXELS, MAX_UPLOAD_MB, PORT, serve
 from .settings import Spec, specs
 from .zoo import get, names, recipe_class
 from .zoo.recipe import DATASETS, RunOptions
@@ -96,10 +99,15 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--tile", type=int, metavar="SIZE",
                    help="any-size images (e.g. cloud removal on whole scenes): run the model over overlapping "
                         "SIZE x SIZE tiles with seamless blending, keeping size and dtype (0: the model's "
-                        "input size). INPUT_DIR may then be a single image")
+                        "input size). INPUT_DIR may then be a single image or raster (GeoTIFF, COG, JP2, "
+                        "...), read and written window by window, keeping its georeference and nodata")
     t.add_argument("--overlap", type=int, help="tile overlap in pixels (default a quarter of the tile)")
-    t.add_argument("--max-value", type=float, help="value of full scale for 16-bit input (default 65535; "
-                                                   "e.g. 10000 for Sentinel-2 reflectance)")
+    t.add_argument("--scale", "--max-value", dest="scale", type=float,
+                   help="with --tile: value of full scale of the input (default 255 / 65535 / 1.0 by dtype; e.g. "
+                        "10000 for Sentinel-2 L2A reflectance)")
+    t.add_argument("--bands", help="with --tile: the bands to feed, by description or 1-based number, e.g. B4,B3,B2 "
+                                   "(default: B4,B3,B2 where the bands are so named, else the first bands)")
+    t.add_argument("--cog", action="store_true", help="with --tile: write Cloud-Optimised GeoTIFFs (.tif)")
     j = sub.add_parser("make-judge", help="train the judge that evaluate uses for FID-style scores: MNIST (once, ~1 min) "
                                           "or EuroSAT (once, a few minutes)")
     j.add_argument("--dataset", choices=("mnist", "eurosat"), default="mnist",
@@ -109,7 +117,44 @@ def _parser() -> argparse.ArgumentParser:
     j.add_argument("--synthetic", action="store_true", help="MNIST only: judge the built-in synthetic digits instead")
     j.add_argument("--output", help=f"where to write it (default {CLASSIFIER_PATH}, or {EUROSAT_CLASSIFIER_PATH})")
     j.add_argument("--epochs", type=int, help=f"training epochs (default 2 for mnist, {EUROSAT_EPOCHS} for eurosat)")
+    v = sub.add_parser("serve", help="a local web page to try a saved generator (needs pip install 'pix2gan[serve]')")
+    v.add_argument("--model", required=True, help="saved generator (.h5 or .keras): image-to-image or noise -> image")
+    v.add_argument("--port", type=int, default=PORT, help=f"port (default {PORT})")
+    v.add_argument("--host", default=HOST, help=f"address to listen on (default {HOST}: this machine only)")
+    v.add_argument("--tile", type=int, metavar="SIZE", help="tile size for models of any input size (default 512)")
+    v.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_MB,
+                   help=f"largest upload in MB (default {MAX_UPLOAD_MB:g})")
+    v.add_argument("--max-megapixels", type=float, default=MAX_MEGAPIXELS,
+                   help=f"largest image in megapixels (default {MAX_MEGAPIXELS:g})")
+    r = sub.add_parser("report", help="write a run's HTML report (RUN_DIR/report.html), or compare runs")
+    r.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="a run's log folder (logs/<run name>)")
+    r.add_argument("--compare", action="store_true", help="one page with the curves and final metrics of every RUN_DIR")
+    r.add_argument("--card", help="the run's model card (default: found from the run; see pix2gan.report)")
+    r.add_argument("--output", help="with --compare: the page to write (default compare.html beside the runs)")
+    f = sub.add_parser("predict-frames", help="predict the frames that follow a folder of frames (sequence-unet)")
+    f.add_argument("--model", required=True, help="saved frame predictor (<run>_generator.h5 of sequence-unet)")
+    f.add_argument("frames_dir", help="folder of ordered frames (natural order of names)")
+    f.add_argument("out_dir", help="where predicted_001.png ..., strip.png and sequence.gif go")
+    f.add_argument("--channels", type=int, help="channels per frame (default: the first frame's, 1 grey or 3 RGB)")
+    f.add_argument("--start", type=int, help="index (0-based) of the first input frame (default: the last frames)")
+    f.add_argument("--resize", action="store_true", help="resize frames to the model's size and predictions back")
     return parser
+
+
+def _report(args) -> int:
+    if args.compare:
+        if args.card:
+            raise Pix2GanError("--card names one run's card: drop it with --compare (each run's card is found "
+                               "from its folder)")
+        print(f"wrote {write_comparison(args.run_dirs, args.output)}")
+        return 0
+    if len(args.run_dirs) > 1:
+        raise Pix2GanError(f"pix2gan report takes one RUN_DIR, got {len(args.run_dirs)}: add --compare to put "
+                           "several side by side")
+    if args.output:
+        raise Pix2GanError("--output applies to --compare: a run's report is always RUN_DIR/report.html")
+    print(f"wrote {write_report(args.run_dirs[0], args.card)}")
+    return 0
 
 
 def _make_judge(args) -> int:
@@ -197,14 +242,32 @@ def main(argv: list[str] | None = None) -> int:
                 raise Pix2GanError(f"--tile {args.tile} must be a positive tile size (or 0: the model's input size)")
             if args.overlap is not None and args.tile is None:
                 raise Pix2GanError("--overlap applies to tiled translation only: add --tile SIZE (0: the model's size)")
-            if args.max_value is not None and not args.max_value > 0:
-                raise Pix2GanError(f"--max-value {args.max_value} must be a positive value of full scale")
+            if args.scale is not None and not args.scale > 0:
+                raise Pix2GanError(f"--scale {args.scale} must be a positive value of full scale")
+            tiled_only = [f for f, v in (("--scale", args.scale), ("--bands", args.bands), ("--cog", args.cog)) if v]
+            if tiled_only and args.tile is None:
+                raise Pix2GanError(f"{tiled_only[0]} applies to tiled translation only: add --tile SIZE (0: the "
+                                   "model's size)")
             if args.tile is not None:
                 written = translate_tiled(args.model, args.input_dir, args.output_dir, args.tile or None,
-                                          args.overlap, args.max_value)
+                                          args.overlap, args.scale, bands=args.bands, cog=args.cog)
             else:
                 written = translate_folder(args.model, args.input_dir, args.output_dir, args.mode, args.resize)
             print(f"wrote {len(written)} images to {args.output_dir}")
+            return 0
+        if args.command in ("serve", "report") and rest:
+            raise Pix2GanError(f"unrecognized arguments: {' '.join(rest)}")
+        if args.command == "serve":
+            serve(args.model, args.host, args.port, tile=args.tile, max_upload_mb=args.max_upload_mb,
+                  max_megapixels=args.max_megapixels)
+            return 0
+        if args.command == "report":
+            return _report(args)
+        if args.command == "predict-frames":
+            if rest:
+                raise Pix2GanError(f"unrecognized arguments: {' '.join(rest)}")
+            found = predict_frames(args.model, args.frames_dir, args.out_dir, args.channels, args.start, args.resize)
+            print(f"wrote {len(found['frames'])} predicted frames, strip.png and sequence.gif to {args.out_dir}")
             return 0
         return _run_entry(args.command, entry, args.help, rest)
     except Pix2GanError as exc:

@@ -160,30 +160,36 @@ def grouped_table(scores: dict[str, np.ndarray], groups: np.ndarray, names: Sequ
 
 
 def translate_tiled(model_path: str | keras.Model, input_path: str, output_dir: str, tile: int | None = None,
-                    overlap: int | None = None, max_value: float | None = None, verbose: bool = True) -> list[str]:
+                    overlap: int | None = None, scale: float | None = None, verbose: bool = True, *,
+                    bands: str | Sequence[str | int] | None = None, cog: bool = False) -> list[str]:
     """Run a saved generator (e.g. cloud removal) over images of any size, tile by tile.
 
-    ``input_path`` is an image (or ``.npy`` scene) or a folder of images; each output keeps its
-    input's size and dtype and is written to ``output_dir`` (JPEG inputs become PNG, so nothing is
-    lost again; TIFF outputs are written strip by strip). See :func:`pix2gan.tiling.remove_clouds`.
+    ``input_path`` is a scene (GeoTIFF, JP2 or any raster GDAL opens, PNG / JPEG, ``.npy``) or a
+    folder of them; each output keeps its input's size, dtype and georeference and is written to
+    ``output_dir``: rasters as tiled GeoTIFFs window by window (``cog``: Cloud-Optimised, every
+    output a ``.tif``), ``.npy`` and PNG as such, JPEG / BMP as PNG so nothing is lost again.
+    ``bands`` and ``scale`` are those of :func:`pix2gan.tiling.remove_clouds`.
     """
     check_output_dir(output_dir)
     if os.path.isdir(input_path):
-        files = list_images(input_path)
+        files = list_images(input_path) + sorted(os.path.join(input_path, n) for n in os.listdir(input_path)
+                                                 if n.lower().endswith(".jp2"))
     elif os.path.isfile(input_path):
         files = [input_path]
     else:
         raise Pix2GanError(f"input {input_path} does not exist: pass an image, a .npy scene or a folder of images")
     if not files:
-        raise Pix2GanError(f"input folder {input_path} holds no images (.png, .jpg, .tif, .bmp)")
+        raise Pix2GanError(f"input folder {input_path} holds no images (.png, .jpg, .tif, .jp2, .bmp)")
     generator, _, _ = _load_generator(model_path, "translate --tile needs",
                                       "pass a saved image-to-image generator (<run>_generator.h5)")
     inputs = {os.path.abspath(p) for p in files}
     outputs = []
     for path in files:
-        ext = os.path.splitext(path)[1]
-        outputs.append(_output_for(output_dir, path, ".png" if ext.lower() in (".jpg", ".jpeg", ".bmp") else ext,
-                                   inputs))
+        ext = os.path.splitext(path)[1].lower()
+        ext = ".tif" if cog or ext not in (".png", ".npy", ".tiff", ".jpg", ".jpeg", ".bmp") else \
+            ".png" if ext in (".jpg", ".jpeg", ".bmp") else ext
+        outputs.append(_output_for(output_dir, path, ext, inputs))
     for path, out in zip(files, outputs):
-        remove_clouds(path, generator, out, tile=tile, overlap=overlap, max_value=max_value, verbose=verbose)
+        remove_clouds(path, generator, out, tile=tile, overlap=overlap, bands=bands, scale=scale, cog=cog,
+                      verbose=verbose)
     return outputs

@@ -93,7 +93,9 @@ def check_finite(model: keras.Model) -> None:
                                "nothing was saved; lower the learning rate or resume from the last backup")
 
 
-def _atomic(path: str, write) -> str:
+def atomic_write(path: str, write) -> str:
+    """Call ``write(tmp)`` on a temporary name beside ``path``, flush it to disk and rename it over
+    ``path``, so a crash leaves either the old file or the whole new one; returns ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     base = os.path.basename(path)
@@ -120,14 +122,15 @@ def save_model_files(model: keras.Model, out_dir: str, stem: str) -> dict[str, s
     level = absl_logger.level
     absl_logger.setLevel(logging.ERROR)
     try:
-        full = _atomic(os.path.join(out_dir, f"{stem}.h5"), lambda p: model.save(p, include_optimizer=False))
+        full = atomic_write(os.path.join(out_dir, f"{stem}.h5"), lambda p: model.save(p, include_optimizer=False))
     finally:
         absl_logger.setLevel(level)
-    weights = _atomic(os.path.join(out_dir, f"{stem}.weights.h5"), model.save_weights)
+    weights = atomic_write(os.path.join(out_dir, f"{stem}.weights.h5"), model.save_weights)
     return {"model": full, "weights": weights}
 
 
-def _write_text(text: str):
+def text_writer(text: str):
+    """A ``write(path)`` for :func:`atomic_write` that writes ``text``."""
     def write(path):
         with open(path, "w") as f:
             f.write(text)
@@ -145,9 +148,9 @@ def write_model_card(out_dir: str, stem: str, card: dict) -> str:
             lines += [f"  - {k}: {v:.4f}" if isinstance(v, float) else f"  - {k}: {v}" for k, v in value.items()]
         else:
             lines.append(f"- **{key}**: {value}")
-    _atomic(os.path.join(out_dir, f"{stem}.md"), _write_text("\n".join(lines) + "\n"))
+    atomic_write(os.path.join(out_dir, f"{stem}.md"), text_writer("\n".join(lines) + "\n"))
     # the JSON last: a card whose .json exists is complete
-    return _atomic(os.path.join(out_dir, f"{stem}.json"), _write_text(json.dumps(card, indent=2, default=str) + "\n"))
+    return atomic_write(os.path.join(out_dir, f"{stem}.json"), text_writer(json.dumps(card, indent=2, default=str) + "\n"))
 
 
 # ---------------------------------------------------------------------------- whole sets
@@ -427,7 +430,7 @@ class BackupStore:
         record = {"format": BACKUP_FORMAT, "weights": os.path.basename(weights), "size": size, "sha256": digest,
                   "signature": model_signature(model), "written": time.strftime("%Y-%m-%d %H:%M:%S"),
                   **dataclasses.asdict(dataclasses.replace(state, path=None))}
-        _atomic(meta, _write_text(json.dumps(record)))
+        atomic_write(meta, text_writer(json.dumps(record)))
         older = [s for s in self.steps() if s < state.step][self.keep - 1:]
         for step in older + [s for s in self.steps() if s > state.step]:
             for path in self._paths(step):

@@ -224,13 +224,13 @@ def test_zoo_train_evaluate_translate_end_to_end(tmp_path, capsys):
     restored = cv2.imread(str(tmp_path / "restored" / "scene.tif"), cv2.IMREAD_UNCHANGED)
     assert restored.shape == scene.shape and restored.dtype == np.uint16
 
-    # Bad input: a missing class folder, and a 4-band scene.
+    # Bad input: a missing class folder, and a one-band scene (fewer than the 3 bands the model needs).
     assert main(["evaluate", "cloud-removal-eurosat", "--weights", weights, "--data-dir", data,
                  "--classes", "Forest", "SeaLake"]) == 2
     assert "SeaLake" in capsys.readouterr().err
-    cv2.imwrite(str(tmp_path / "four.png"), np.zeros((80, 80, 4), np.uint8))
-    assert main(["translate", "--model", weights, "--tile", "0", str(tmp_path / "four.png"), str(tmp_path / "o")]) == 2
-    assert "four.png has 4 band" in capsys.readouterr().err
+    cv2.imwrite(str(tmp_path / "gray.png"), np.zeros((80, 80), np.uint8))
+    assert main(["translate", "--model", weights, "--tile", "0", str(tmp_path / "gray.png"), str(tmp_path / "o")]) == 2
+    assert "gray.png has 1 band" in capsys.readouterr().err
 
 
 def _pairs_folder(root, n=3, size=48):

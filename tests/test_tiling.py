@@ -1,4 +1,6 @@
 """Tiled inference: equals whole-image inference, no seams, keeps size and dtype, refuses bad input."""
+import os
+
 import cv2
 import keras
 import numpy as np
@@ -64,18 +66,19 @@ def test_no_seams_with_a_unet():
 def test_keeps_size_and_dtype_and_writes_tiff(tmp_path, dtype, scale):
     model = _small_conv()
     image = (np.random.default_rng(0).uniform(0, 1, (70, 90, 3)) * scale).astype(dtype)
-    out_path = str(tmp_path / "out.tif")
-    out = remove_clouds(image, model, out_path, tile=32, overlap=8, verbose=False)
+    out = remove_clouds(image, model, tile=32, overlap=8, verbose=False)
     assert out.shape == image.shape and out.dtype == dtype
-    back = cv2.imread(out_path, cv2.IMREAD_UNCHANGED)[..., ::-1]
-    np.testing.assert_array_equal(back, np.asarray(out))
     whole = model(image[None].astype(np.float32) / scale).numpy()[0]
-    assert np.abs(np.asarray(out) / scale - whole).max() <= 1.0 / scale
+    assert np.abs(out / scale - whole).max() <= 1.0 / scale
+    out_path = str(tmp_path / "out.tif")
+    assert remove_clouds(image, model, out_path, tile=32, overlap=8, verbose=False) == out_path
+    back = cv2.imread(out_path, cv2.IMREAD_UNCHANGED)[..., ::-1]  # a plain reader sees an RGB TIFF
+    np.testing.assert_array_equal(back, out)
+    assert [n for n in os.listdir(tmp_path) if n != "out.tif"] == []  # no temporary or sidecar file left
     png = str(tmp_path / "in.png")
     cv2.imwrite(png, image[..., ::-1])
-    out2 = remove_clouds(png, model, str(tmp_path / "out.png"), tile=32, overlap=8, verbose=False)
-    assert cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED).dtype == dtype
-    np.testing.assert_array_equal(np.asarray(out2), np.asarray(out))
+    remove_clouds(png, model, str(tmp_path / "out.png"), tile=32, overlap=8, verbose=False)
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)[..., ::-1], out)
 
 
 def test_small_images_and_npy(tmp_path):
@@ -83,10 +86,17 @@ def test_small_images_and_npy(tmp_path):
     image = np.random.default_rng(0).uniform(0, 1, (20, 12, 3)).astype(np.float32)
     np.save(tmp_path / "in.npy", image)
     out = remove_clouds(str(tmp_path / "in.npy"), model, str(tmp_path / "out.npy"), tile=32, verbose=False)
+    assert out == str(tmp_path / "out.npy")
     # sides shorter than the tile are mirrored up to a multiple of 16 (what U-Nets take), then cropped
     padded = np.pad(image, ((0, 12), (0, 4), (0, 0)), mode="symmetric")
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), model(padded[None]).numpy()[0, :20, :12], atol=1e-6)
-    assert out.shape == (20, 12, 3)
+    result = np.load(tmp_path / "out.npy")
+    assert result.shape == (20, 12, 3)
+    np.testing.assert_allclose(result, model(padded[None]).numpy()[0, :20, :12], atol=1e-6)
+    # a side shorter than the tile, the other one tiled
+    tall = np.random.default_rng(1).uniform(0, 1, (80, 20, 3)).astype(np.float32)
+    padded = np.pad(tall, ((0, 0), (0, 12), (0, 0)), mode="symmetric")
+    np.testing.assert_allclose(remove_clouds(tall, model, tile=32, overlap=16, verbose=False),
+                               model(padded[None]).numpy()[0, :, :20], atol=1e-5)
     unet = build_reference_unet((None, None, 3), widths=(4, 8, 8, 8, 8), head="blend")
     assert remove_clouds(np.zeros((100, 150, 3), np.uint8), unet, verbose=False).shape == (100, 150, 3)
     with pytest.raises(Pix2GanError, match="tile 40 must be a multiple of 16"):
@@ -101,8 +111,8 @@ def test_bad_inputs(tmp_path):
         remove_clouds(nan, model, tile=32, verbose=False)
     with pytest.raises(Pix2GanError, match="1 band"):
         remove_clouds(np.zeros((40, 40), np.uint8), model, tile=32, verbose=False)
-    with pytest.raises(Pix2GanError, match="4 band"):
-        remove_clouds(np.zeros((40, 40, 4), np.uint8), model, tile=32, verbose=False)
+    with pytest.raises(Pix2GanError, match="2 bands"):
+        remove_clouds(np.zeros((40, 40, 2), np.uint8), model, tile=32, verbose=False)
     with pytest.raises(Pix2GanError, match="empty"):
         remove_clouds(np.zeros((0, 40, 3), np.uint8), model, tile=32, verbose=False)
     gray = str(tmp_path / "gray.png")

@@ -1,4 +1,4 @@
-"""Latent-variable GAN networks (MNIST family): MLP and DCGAN generators and discriminators.
+"""Latent-variable GAN networks: MLP and DCGAN generators and discriminators (MNIST digits, EuroSAT scenes).
 
 Generators map noise ``z`` (and, if conditional, an integer label) to an image in [-1, 1];
 discriminators map an image (and label) to one logit.
@@ -134,6 +134,7 @@ def build_mlp_discriminator(input_shape: Sequence[int] = (28, 28, 1), hidden: Se
 
 
 def build_dcgan_discriminator(input_shape: Sequence[int] = (28, 28, 1), filters: int = 64, num_classes: int = 0,
+                              norm: str | None = "batch", spectral_norm: bool = False,
                               name: str = "dcgan_discriminator") -> keras.Model:
     """DCGAN discriminator (Radford et al. 2016): stride-2 convs, LeakyReLU 0.2, BatchNorm on all but
     the first conv, no pooling, no hidden dense layer; one logit from the flattened last map.
@@ -141,6 +142,9 @@ def build_dcgan_discriminator(input_shape: Sequence[int] = (28, 28, 1), filters:
     The image is halved :func:`dcgan_depth` times (2 at 28x28 and 32x32, 3 at 64x64, 4 at
     128x128), mirroring the generator, with widths ``filters``, ``2 * filters``, ...
     Conditional (``num_classes``): the label's embedding is reshaped to one extra image channel.
+    ``norm`` ('batch' or None) is the normalisation after every conv but the first;
+    ``spectral_norm`` wraps every conv and the logit layer in Keras's ``SpectralNormalization``
+    (Miyato et al. 2018; one power iteration per training call), usually with ``norm=None``.
     """
     h, w = int(input_shape[0]), int(input_shape[1])
     depth = dcgan_depth(h, w)
@@ -151,7 +155,20 @@ def build_dcgan_discriminator(input_shape: Sequence[int] = (28, 28, 1), filters:
         plane = layers.Reshape((h, w, 1), name=f"{name}_label_plane")(plane)
         x = layers.Concatenate(name=f"{name}_image_label")([image, plane])
     for i in range(depth):
-        x = downsample(x, filters * 2 ** i, size=4, norm=None if i == 0 else "batch", name=f"{name}_down{i + 1}")
+        block_norm = None if i == 0 else norm
+        if not spectral_norm:
+            x = downsample(x, filters * 2 ** i, size=4, norm=block_norm, name=f"{name}_down{i + 1}")
+            continue
+        # downsample()'s layers, with the conv wrapped (the wrapper needs the conv unbuilt)
+        conv = layers.Conv2D(filters * 2 ** i, 4, strides=2, padding="same", kernel_initializer=gan_init(),
+                             use_bias=block_norm in (None, "none"), name=f"{name}_down{i + 1}_conv")
+        x = layers.SpectralNormalization(conv, name=f"{name}_down{i + 1}_sn")(x)
+        if block_norm not in (None, "none"):
+            x = norm_layer(block_norm, name=f"{name}_down{i + 1}_norm")(x)
+        x = layers.LeakyReLU(0.2, name=f"{name}_down{i + 1}_act")(x)
     x = layers.Flatten(name=f"{name}_flatten")(x)
-    outputs = layers.Dense(1, kernel_initializer=gan_init(), name=f"{name}_logit")(x)
+    logit = layers.Dense(1, kernel_initializer=gan_init(), name=f"{name}_logit")
+    if spectral_norm:
+        logit = layers.SpectralNormalization(logit, name=f"{name}_logit_sn")
+    outputs = logit(x)
     return keras.Model(inputs, outputs, name=name)

@@ -1,8 +1,9 @@
 """Zoo entries `gan-mnist`, `cgan-mnist`, `lsgan-mnist`, `dcgan-mnist`: the classic GANs on MNIST.
 
-All four are recipes for one trainer (:class:`pix2gan.trainers.LatentGAN`) and differ only in
-options: builders, adversarial loss, optimizer settings, conditioning and an exponential moving
-average (EMA) of the generator's weights. Each run writes a fixed-noise sample grid per epoch (PNG +
+All four are recipes for one trainer (:class:`pix2gan.trainers.LatentGAN`) over the shared
+:class:`~pix2gan.zoo.latent.LatentRecipe` and differ only in options: builders, adversarial loss,
+optimizer settings, conditioning and an exponential moving average (EMA) of the generator's
+weights. Each run writes a fixed-noise sample grid per epoch (PNG +
 TensorBoard), D(x), D(G(z)) and the losses as scalars, and, with ``--fid-every``, the MNIST-FID (and
 label accuracy for conditional models) per epoch. With ``--ema-decay`` the grids, the scores and the
 saved ``<run>_generator.h5`` all come from the EMA generator (the per-epoch scores of the raw one
@@ -11,7 +12,6 @@ are logged beside them as ``raw_fid`` / ``raw_label_accuracy``).
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,13 +32,12 @@ from ..data.mnist import (
     resolve_mnist,
 )
 from ..errors import Pix2GanError
-from ..imaging import tile_batch, to_uint8
 from ..losses import ADVERSARIAL_LOSSES
 from ..modelcheck import require_latent_generator
 from ..networks import build_dcgan_discriminator, build_dcgan_generator, build_mlp_discriminator, build_mlp_generator
 from ..settings import override, setting
-from ..trainers import LatentGAN
-from ..trainers.latent import is_conditional, sample_generator, sample_noise
+from ..trainers.latent import is_conditional, sample_generator
+from .latent import LatentRecipe, Throughput, fixed_noise_grid, label_classes
 from .recipe import DATASETS, Data, DataOptions, Recipe, Source
 from .registry import register
 
@@ -59,19 +58,8 @@ class MnistOptions(DataOptions):
 
 def grid_renderer(latent_dim: int, conditional: bool, seed: int = 1234):
     """A 10x10 grid from fixed noise; conditional: row k asks for label k."""
-    z = sample_noise(100, latent_dim, seed)
     labels = np.repeat(np.arange(NUM_CLASSES), 10) if conditional else None
-
-    def render(trainer):
-        images = sample_generator(trainer.inference_generator, 100, labels, z=z)
-        return tile_batch(to_uint8(images), 10)
-    return render
-
-
-def _label_classes(generator: keras.Model) -> int | None:
-    """How many labels a conditional generator's label embedding takes (None if it has none)."""
-    sizes = [layer.input_dim for layer in generator.layers if isinstance(layer, keras.layers.Embedding)]
-    return sizes[0] if len(sizes) == 1 else None
+    return fixed_noise_grid(latent_dim, labels, 10, 100, seed)
 
 
 def sample_for_scoring(generator: keras.Model, n: int, seed: int = 0):
@@ -87,55 +75,22 @@ def _number_scores(scores: dict) -> dict:
     return out
 
 
-class Throughput(keras.callbacks.Callback):
-    """Training images per second per epoch (the first epoch, which traces the step, is dropped
-    when there are more)."""
-
-    def __init__(self, batch_size: int):
-        super().__init__()
-        self.batch_size = batch_size
-        self.rates: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start, self._steps = time.perf_counter(), 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.rates.append(self._steps * self.batch_size / (time.perf_counter() - self._start))
-
-    @property
-    def images_per_second(self) -> float:
-        rates = self.rates[1:] or self.rates
-        return float(np.median(rates)) if rates else float("nan")
-
-
 @dataclass(frozen=True)
-class MnistGAN(Recipe):
+class MnistGAN(LatentRecipe):
     """A GAN on MNIST: one trainer (:class:`~pix2gan.trainers.LatentGAN`), networks and losses by setting."""
     dataset = "mnist"
     Options = MnistOptions
 
     epochs: int = override(Recipe, "epochs", 50)
     batch_size: int = override(Recipe, "batch_size", 100)
+    latent_dim: int = override(LatentRecipe, "latent_dim", 64)
     arch: Literal["mlp", "dcgan"] = setting("mlp", "networks: fully connected (mlp) or convolutional (dcgan)")
-    latent_dim: int = setting(64, "size of the noise vector z", min=1)
-    conditional: bool = setting(False, "class-conditional G and D", negative="--unconditional")
-    loss: Literal[ADVERSARIAL_LOSSES] = setting("bce", "adversarial loss")
-    lr: float = setting(2e-4, "learning rate of both optimizers", min=0.0)
-    beta1: float = setting(0.5, "Adam beta1", min=0.0, below=1.0)
-    beta2: float = setting(0.999, "Adam beta2", min=0.0, below=1.0)
-    weight_decay: float = setting(0.0, "AdamW weight decay (0: plain Adam)", min=0.0)
     g_hidden: tuple[int, ...] = setting((256, 256), "hidden widths of the MLP generator", min=1)
     d_hidden: tuple[int, ...] = setting((256, 256), "hidden widths of the MLP discriminator", min=1)
     norm: Literal["none", "batch"] = setting("none", "normalisation in the MLPs")
     g_activation: str = setting("relu", "hidden activation of the MLP generator")
     d_activation: str = setting("leaky_relu", "hidden activation of the MLP discriminator")
     filters: int = setting(64, "base filters of the DCGAN G and D", min=1)
-    ema_decay: float = setting(0.0, "exponential moving average of G's weights, which is then what is sampled, "
-                                    "scored and saved (0: off)", min=0.0, below=1.0)
-    label_smoothing: float = setting(0.0, "one-sided label smoothing", min=0.0, below=1.0)
     recon_weight: float = setting(0.0, "weight of an L1 term |G(z,y) - x| (the C-LSGAN reference uses 0.05; "
                                        "costs variety)", min=0.0)
 
@@ -190,20 +145,8 @@ class MnistGAN(Recipe):
                 build_mlp_discriminator(IMAGE_SHAPE, self.d_hidden, classes, embed_dim=self.latent_dim,
                                         norm=norm, activation=self.d_activation))
 
-    def make_optimizer(self) -> keras.optimizers.Optimizer:
-        """Adam, or AdamW when the recipe has weight decay."""
-        if self.weight_decay:
-            return keras.optimizers.AdamW(self.lr, beta_1=self.beta1, beta_2=self.beta2,
-                                          weight_decay=self.weight_decay)
-        return keras.optimizers.Adam(self.lr, beta_1=self.beta1, beta_2=self.beta2)
-
-    def build_trainer(self, total_steps: int, seed: int, jit_compile: bool) -> keras.Model:
-        generator, discriminator = self.build_networks()
-        trainer = LatentGAN(generator, discriminator, adversarial_loss=self.loss,
-                            label_smoothing=self.label_smoothing, reconstruction_weight=self.recon_weight, seed=seed,
-                            ema_decay=self.ema_decay)
-        trainer.compile(self.make_optimizer(), self.make_optimizer(), jit_compile=jit_compile)
-        return trainer
+    def trainer_options(self) -> dict:
+        return {"reconstruction_weight": self.recon_weight}
 
     def grid_renderer(self, data: Data):
         return grid_renderer(self.latent_dim, self.conditional)
@@ -250,7 +193,7 @@ class MnistGAN(Recipe):
                                          image_shape=IMAGE_SHAPE, value_range=self.value_range,
                                          fix=f"pass an MNIST generator (<run>_generator.h5 of {self.name})")
         if found.conditional:
-            classes = _label_classes(generator)
+            classes = label_classes(generator)
             if classes is not None and classes != NUM_CLASSES:
                 raise Pix2GanError(f"weights={weights!r} is a conditional generator of {classes} classes, but MNIST "
                                    f"has {NUM_CLASSES}: pass an MNIST generator", argument="weights")

@@ -38,6 +38,7 @@ from ..callbacks import ImageGridCallback
 from ..errors import Pix2GanError
 from ..imaging import check_output_file, tile_batch, to_uint8, write_image
 from ..modelcheck import require_image_generator
+from ..report import write_report
 from ..saving import clean_stale, load_model, save_run
 from ..settings import as_dict, build, setting, specs, validate
 from ..training import fit_gan, run_dir_for
@@ -304,6 +305,11 @@ class Recipe:
         logger.info("logs:    %s  (tensorboard --logdir %s)", run_dir, os.path.dirname(os.path.normpath(run_dir)) or ".")
         logger.info("weights: %s", ", ".join(v for k, v in paths.items() if k != "card"))
         logger.info("card:    %s", paths["card"])
+        try:
+            logger.info("report:  %s", write_report(run_dir, paths["card"]))
+        except Exception as exc:  # the report only presents a finished run: its failure must not fail the run
+            logger.warning("warning: the run report could not be written (%s: %s); `pix2gan report %s` tries again",
+                           type(exc).__name__, exc, run_dir)
         logger.info("final: %s", ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                             for k, v in metrics.items() if not isinstance(v, str)))
         return Run(trainer, history, metrics, paths[label], paths.get("discriminator"), paths["card"], run_dir, paths)

@@ -1,0 +1,194 @@
+"""The scene DCGANs (`dcgan-eurosat`): DCGAN depth by image size, the spectral-norm option, the
+judge's Frechet distance and nearest neighbours, the recipe's settings and saved-generator checks,
+a tiny run on the built-in tiles; (slow tier) a few steps on the real EuroSAT farmland tiles."""
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from conftest import REPO, one_line_error, run_python, shared_path
+
+from pix2gan import zoo
+from pix2gan.classifier import EurosatJudge, build_eurosat_classifier, nearest_neighbours
+from pix2gan.cli import entry_parser, main
+from pix2gan.networks import build_dcgan_discriminator, build_dcgan_generator, dcgan_depth
+from pix2gan.saving import save_model_files
+from pix2gan.zoo.scenes import FARMLAND, SceneJudge, to_judge_size
+
+TINY = dict(filters=8, batch_size=16, latent_dim=16)
+TINY_OPTIONS = dict(fid_every=1, fid_samples=40, eval_samples=60, neighbours=8)
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier():
+    keras.utils.set_random_seed(0)
+    return build_eurosat_classifier(filters=4, features=16)
+
+
+@pytest.fixture
+def tiny_judge(tmp_path, tiny_classifier):
+    return save_model_files(tiny_classifier, str(tmp_path), "judge")["model"]
+
+
+def _tiles(n, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("size,depth", [(28, 2), (32, 2), (64, 3), (128, 4)])
+def test_dcgan_depth_follows_the_image_size(size, depth):
+    assert dcgan_depth(size, size) == depth
+    g = build_dcgan_generator(8, (size, size, 3 if size != 28 else 1), filters=4)
+    d = build_dcgan_discriminator((size, size, 3 if size != 28 else 1), filters=4)
+    assert tuple(g.outputs[0].shape[1:]) == (size, size, 3 if size != 28 else 1)
+    # one stride-2 layer per halving in each network; the projection's map is size / 2**depth
+    assert sum(isinstance(layer, keras.layers.Conv2DTranspose) for layer in g.layers) == depth
+    assert sum(isinstance(layer, keras.layers.Conv2D) for layer in d.layers) == depth
+    assert g.get_layer("dcgan_generator_reshape").output.shape[1] == size // 2 ** depth
+
+
+def test_spectral_norm_option_saves_and_loads_in_plain_keras(tmp_path):
+    keras.utils.set_random_seed(0)
+    plain = build_dcgan_discriminator((64, 64, 3), filters=8)
+    assert not any(isinstance(layer, keras.layers.SpectralNormalization) for layer in plain.layers)
+    d = build_dcgan_discriminator((64, 64, 3), filters=8, num_classes=10, norm=None, spectral_norm=True)
+    wrapped = [layer for layer in d.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert len(wrapped) == 4  # three convs and the logit layer
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in d.layers)
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 64, 64, 3)).astype(np.float32)
+    y = np.array([[0], [6], [0], [6]], np.int32)
+    kernel = np.asarray(wrapped[1].layer.kernel).reshape(-1, wrapped[1].layer.kernel.shape[-1])
+    assert np.linalg.svd(kernel, compute_uv=False)[0] < 0.5  # N(0, 0.02) weights of a 4x4x8 -> 16 conv: ~0.3
+    for _ in range(10):  # each training call takes one power iteration and rescales the kernel
+        d([x, y], training=True)
+    kernel = np.asarray(wrapped[1].layer.kernel).reshape(-1, wrapped[1].layer.kernel.shape[-1])
+    assert np.linalg.svd(kernel, compute_uv=False)[0] == pytest.approx(1.0, abs=0.02)
+    d.save(str(tmp_path / "d.h5"))
+    again = keras.models.load_model(str(tmp_path / "d.h5"), compile=False)
+    np.testing.assert_allclose(np.asarray(again([x, y])), np.asarray(d([x, y])), atol=1e-6)
+
+
+def test_frechet_of_a_set_against_itself_is_zero(tiny_classifier):
+    reference, other = _tiles(50, 1), _tiles(50, 2)
+    judge = SceneJudge(tiny_classifier, FARMLAND, reference, other, other)
+    assert judge.frechet(reference) == pytest.approx(0.0, abs=1e-6)
+    signed = reference.astype(np.float32) / 127.5 - 1.0  # the same tiles as generated [-1, 1] images
+    assert judge.score(signed)["fd"] == pytest.approx(0.0, abs=1e-4)
+    assert EurosatJudge(tiny_classifier).frechet(signed, signed) == pytest.approx(0.0, abs=1e-6)
+    smooth = np.full((50, 64, 64, 3), 0.3, np.float32) + np.linspace(-0.5, 0.5, 50, dtype=np.float32)[:, None, None,
+                                                                                                           None]
+    # (an untrained judge's features are small, so the distances are too: compare them)
+    assert judge.floor(50) == pytest.approx(judge.frechet(other)) and judge.floor(50) > 0
+    assert judge.score(smooth)["fd"] > 10 * judge.floor(50)
+    # a 128x128 sample set is scored at the judge's 64x64: the upsampled reference scores ~0 too
+    big = np.repeat(np.repeat(signed, 2, axis=1), 2, axis=2)
+    np.testing.assert_allclose(to_judge_size(big), signed, atol=1e-6)
+    assert judge.score(big)["fd"] == pytest.approx(0.0, abs=1e-4)
+
+
+def test_nearest_neighbours_and_the_memorisation_ratio(tiny_classifier):
+    rng = np.random.default_rng(0)
+    refs, queries = rng.normal(size=(300, 5)), rng.normal(size=(70, 5))
+    index, dist = nearest_neighbours(queries, refs, batch_size=16)
+    brute = np.linalg.norm(queries[:, None] - refs[None], axis=-1)
+    np.testing.assert_array_equal(index, brute.argmin(1))
+    np.testing.assert_allclose(dist, brute.min(1), atol=1e-9)
+    one_line_error(lambda: nearest_neighbours(queries, refs[:, :3]), "same d")
+    train, test = _tiles(40, 3), _tiles(30, 4)
+    judge = SceneJudge(tiny_classifier, FARMLAND, test, train, train)
+    copies = train[[5, 17, 2]].astype(np.float32) / 127.5 - 1.0
+    index, dist = judge.neighbours(copies)
+    assert list(index) == [5, 17, 2] and np.allclose(dist, 0.0, atol=1e-3)
+    assert judge.memorisation(copies)["nn_ratio"] < 0.01  # copies are far nearer than held-out tiles
+    grid = judge.neighbour_grid(copies, ncols=2)
+    assert grid.dtype == np.uint8 and grid.shape == (4 * 66 + 2, 2 * 66 + 2, 3)  # sample rows, neighbour rows
+
+
+def test_recipe_defaults_settings_and_refusals():
+    paper = zoo.get("dcgan-eurosat")
+    assert (paper.classes, paper.image_size, paper.conditional, paper.loss, paper.lr, paper.beta1, paper.batch_size,
+            paper.ema_decay, paper.spectral_norm, paper.d_norm) == (FARMLAND, 64, False, "bce", 2e-4, 0.5, 128, 0.0,
+                                                                     False, "batch")
+    assert zoo.get("dcgan-eurosat", classes=["Forest", "Forest", "River"]).classes == ("Forest", "River")
+    one_line_error(lambda: zoo.get("dcgan-eurosat", classes=("Farm",)), "classes=('Farm',) has unknown value",
+                   "AnnualCrop")
+    one_line_error(lambda: zoo.get("dcgan-eurosat", classes=()), "classes=() names no class")
+    one_line_error(lambda: zoo.get("dcgan-eurosat", image_size=30), "image_size=30 must be a multiple of 4")
+    # one --classes flag (a recipe setting), and classes= in train() sets it
+    parser, groups, flags = entry_parser("train", "dcgan-eurosat")
+    assert "classes" in groups["recipe"] and "classes" not in groups["options"]
+    assert vars(parser.parse_args(["--classes", "Forest", "--conditional"])) == {"classes": ["Forest"],
+                                                                                 "conditional": True}
+    one_line_error(lambda: zoo.get("dcgan-eurosat").train(classes=("Nope",), synthetic=True), "classes=('Nope',)")
+
+
+def test_tiny_run_on_builtin_tiles_then_evaluate_and_sample(tmp_path, tiny_judge, capsys):
+    recipe = zoo.get("dcgan-eurosat", **TINY, conditional=True, ema_decay=0.9, spectral_norm=True, d_norm="none",
+                     loss="hinge", d_lr=4e-4)
+    run = recipe.train(synthetic=True, epochs=1, steps_per_epoch=2, logdir=str(tmp_path / "logs"),
+                       out=str(tmp_path / "models"), verbose=0, judge=tiny_judge, **TINY_OPTIONS)
+    m = run.metrics
+    assert np.isfinite(m["final_fd"]) and m["final_fd"] > 0 and m["fd_floor"] >= 0
+    assert 0 <= m["final_class_accuracy"] <= 1 and 0 <= m["in_classes"] <= 1 and m["nn_ratio"] > 0
+    assert m["images_per_s"] > 0 and "val_fd" in m and "val_raw_fd" in m
+    for path in ("samples/epoch_0001.png", "nearest_neighbours.png"):
+        assert os.path.isfile(os.path.join(run.run_dir, path)), path
+    assert os.listdir(os.path.join(run.run_dir, "validation")) and os.listdir(os.path.join(run.run_dir, "test"))
+    generator = keras.models.load_model(run.generator_path, compile=False)  # plain Keras, no custom objects
+    assert len(generator.inputs) == 2 and tuple(generator.outputs[0].shape[1:]) == (64, 64, 3)
+    keras.models.load_model(run.discriminator_path, compile=False)  # spectral norm is a Keras layer
+    assert zoo.from_card(run.card_path) == recipe.replace(epochs=1)
+    card = json.load(open(run.card_path))
+    assert card["settings"]["classes"] == list(FARMLAND) and card["metrics"]["final_fd"] == pytest.approx(m["final_fd"])
+
+    scores = zoo.get("dcgan-eurosat").evaluate(run.generator_path, synthetic=True, judge=tiny_judge, n=50,
+                                              neighbours=0)
+    assert scores["classes"] == list(FARMLAND) and scores["samples"] == 50 and "class_accuracy" in scores
+    assert main(["evaluate", "dcgan-eurosat", "--weights", run.generator_path, "--synthetic", "--judge", tiny_judge,
+                 "--n", "40", "--logdir", str(tmp_path / "eval")]) == 0
+    out = capsys.readouterr().out
+    assert "Frechet distance" in out and "accuracy on the requested class" in out
+    assert os.path.isfile(tmp_path / "eval" / "nearest_neighbours.png")
+    png = str(tmp_path / "six.png")
+    assert main(["sample", "dcgan-eurosat", "--weights", run.generator_path, "--n", "16", "--label", "6",
+                 "--output", png]) == 0
+    assert main(["sample", "dcgan-eurosat", "--weights", run.generator_path, "--label", "3"]) == 2
+    assert "error: --label 3 is not a class this generator learnt: use 0 (AnnualCrop), 6 (PermanentCrop)" in \
+        capsys.readouterr().err
+
+
+def test_saved_generators_of_the_wrong_kind_are_refused(tmp_path):
+    mnist = build_dcgan_generator(8, (28, 28, 1), filters=4)
+    mnist.save(str(tmp_path / "mnist.h5"))
+    recipe = zoo.get("dcgan-eurosat")
+    one_line_error(lambda: recipe.sample(str(tmp_path / "mnist.h5")), "needs square RGB scenes")
+    uncond = build_dcgan_generator(8, (128, 128, 3), filters=4)
+    uncond.save(str(tmp_path / "big.h5"))
+    found = recipe.for_generator(uncond, str(tmp_path / "big.h5"))
+    assert (found.image_size, found.conditional, found.latent_dim, found.classes) == (128, False, 8, FARMLAND)
+    one_line_error(lambda: recipe.draw_samples(uncond, 4, 0, 0), "this generator is unconditional")
+    # the classes come from the card beside the weights
+    (tmp_path / "big.json").write_text(json.dumps({"entry": "dcgan-eurosat", "settings": {"classes": ["Forest"]}}))
+    assert recipe.for_generator(uncond, str(tmp_path / "big.h5")).classes == ("Forest",)
+
+
+def test_example_script_help():
+    done = run_python([os.path.join(REPO, "examples", "generate_scenes.py"), "--help"], cwd=REPO, timeout=120)
+    assert done.returncode == 0 and "--classes" in done.stdout
+
+
+@pytest.mark.slow
+def test_entry_trains_a_few_steps_on_real_farmland(tmp_path, tiny_judge):
+    data = shared_path("eurosat")
+    judge = os.path.join(REPO, "models", "eurosat_classifier.h5")
+    judge = judge if os.path.isfile(judge) else tiny_judge  # never make the real judge inside a test
+    run = zoo.get("dcgan-eurosat", filters=16, batch_size=32).train(
+        data_dir=data, epochs=1, steps_per_epoch=4, logdir=str(tmp_path / "logs"), out=str(tmp_path / "models"),
+        verbose=0, judge=judge, fid_every=0, eval_samples=200, neighbours=8, max_per_class=300)
+    m = run.metrics
+    assert all(np.isfinite(m[k]) for k in ("g_loss", "d_loss", "final_fd", "fd_floor", "nn_ratio"))
+    assert m["final_fd"] > m["fd_floor"] > 0  # four steps are far from real farmland
+    assert "EuroSAT" in json.load(open(run.card_path))["data"]
+    generator = keras.models.load_model(run.generator_path, compile=False)
+    assert len(generator.inputs) == 1 and np.asarray(generator(np.zeros((2, 100), np.float32))).shape == (2, 64, 64, 3)
+    assert os.path.isfile(os.path.join(run.run_dir, "nearest_neighbours.png"))
