@@ -9,7 +9,7 @@ fresh Perlin clouds every batch, scores the held-out split against the cloudy in
 opacity bin and per class (printed, and in logs/<run>/test_report.md and TensorBoard), writes
 logs/<run>/test_grid.png (cloudy | restored | target) and models/<run>_generator.h5. With
 --scene, the trained generator then clears that image tile by tile (any size, 8/16-bit) into
-<out>/<run>_<scene name>.
+<out>/<run>_<scene name> (.tif for JP2 and other rasters, .png for JPEG).
 """
 import argparse
 import os
@@ -28,13 +28,15 @@ if __name__ == "__main__":
     status = run_entry_command("train", entry, rest)
     if status == 0 and known.scene:
         from pix2gan.errors import Pix2GanError
+        from pix2gan.raster import output_extension
         from pix2gan.tiling import remove_clouds
         flags = argparse.ArgumentParser(add_help=False)
         flags.add_argument("--out", default="models")
         flags.add_argument("--run-name", default=entry)
         args, _ = flags.parse_known_args(rest)
         model = os.path.join(args.out, f"{args.run_name}_generator.h5")
-        target = os.path.join(args.out, f"{args.run_name}_{os.path.basename(known.scene)}")
+        stem = os.path.splitext(os.path.basename(known.scene))[0]
+        target = os.path.join(args.out, f"{args.run_name}_{stem}{output_extension(known.scene)}")
         try:
             remove_clouds(known.scene, model, target)
         except Pix2GanError as exc:

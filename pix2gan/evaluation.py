@@ -14,6 +14,7 @@ from .imaging import check_output_dir, list_images, read_image, to_uint8, write_
 from .inference import batchnorm_statistics, check_eval_mode, run_generator
 from .metrics import image_metrics
 from .modelcheck import require_image_generator, value_range_of
+from .raster import output_extension
 from .saving import load_model
 from .tiling import remove_clouds
 
@@ -185,10 +186,7 @@ def translate_tiled(model_path: str | keras.Model, input_path: str, output_dir: 
     inputs = {os.path.abspath(p) for p in files}
     outputs = []
     for path in files:
-        ext = os.path.splitext(path)[1].lower()
-        ext = ".tif" if cog or ext not in (".png", ".npy", ".tiff", ".jpg", ".jpeg", ".bmp") else \
-            ".png" if ext in (".jpg", ".jpeg", ".bmp") else ext
-        outputs.append(_output_for(output_dir, path, ext, inputs))
+        outputs.append(_output_for(output_dir, path, output_extension(path, cog), inputs))
     for path, out in zip(files, outputs):
         remove_clouds(path, generator, out, tile=tile, overlap=overlap, bands=bands, scale=scale, cog=cog,
                       verbose=verbose)

@@ -45,6 +45,16 @@ GDAL_CACHE_MB = 128  # GDAL's block cache during tiled inference (its default, 5
 SENTINEL2_RGB = ("B4", "B3", "B2")
 DECODED_FORMATS = ("jpeg", "png", "bmp", "gif")  # read with pix2gan.imaging, the pipelines' decoders
 RASTER_OUTPUTS = (".tif", ".tiff")  # written through rasterio
+
+
+def output_extension(path: str, cog: bool = False) -> str:
+    """The extension a tiled result of the scene ``path`` is written with: ``.tif`` for rasters
+    other than TIFF (JP2, ...) and for ``cog``; PNG for JPEG / BMP (lossless); PNG, TIFF and
+    ``.npy`` keep theirs."""
+    ext = os.path.splitext(path)[1].lower()
+    if cog or ext not in (".png", ".npy", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"):
+        return ".tif"
+    return ".png" if ext in (".jpg", ".jpeg", ".bmp") else ext
 BLOCK = 256  # GeoTIFF tile side
 # GTiff codecs rasterio's GDAL writes; an input compressed otherwise (e.g. JPEG 2000) is written DEFLATE
 _GTIFF_CODECS = {"deflate", "lzw", "zstd", "packbits", "lzma", "lerc", "lerc_deflate", "lerc_zstd", "jpeg", "webp"}
