@@ -469,11 +469,22 @@ class BackupStore:
                                argument="run_name")
         return "", record
 
-    def restore(self, model: keras.Model, steps_per_epoch: int | None = None) -> TrainingState | None:
-        """Load the newest good backup into ``model`` and return its state (None: no backup, start
-        from step 0). Corrupt and incomplete backups are named in a warning and skipped."""
+    def newest_good(self, signature: str) -> int:
+        """The step of the newest usable backup (-1: none), checked as :meth:`restore` checks it."""
+        for step in self.steps():
+            if not self._problem(step, signature)[0]:
+                return step
+        return -1
+
+    def restore(self, model: keras.Model, steps_per_epoch: int | None = None,
+                at_most: int | None = None) -> TrainingState | None:
+        """Load the newest good backup (of step ``at_most`` or earlier, where given) into ``model``
+        and return its state (None: no backup, start from step 0). Corrupt and incomplete backups
+        are named in a warning and skipped."""
         signature = model_signature(model)
         for step in self.steps():
+            if at_most is not None and step > at_most:
+                continue
             problem, record = self._problem(step, signature)
             if problem:
                 logger.warning("%s; falling back to the previous backup", problem)

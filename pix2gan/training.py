@@ -23,8 +23,9 @@ import keras
 import tensorflow as tf
 
 from .callbacks import StepBackup, standard_callbacks
+from .distribute import agree_min, is_multi_worker, offset_replica_seeds
 from .errors import Pix2GanError
-from .saving import BackupStore, TrainingState, model_signature
+from .saving import BackupStore, TrainingState, model_signature, seed_variables
 
 logger = logging.getLogger("pix2gan")
 
@@ -100,7 +101,8 @@ class LearningRates:
                 opt.learning_rate = ScaledSchedule(keras.optimizers.schedules.deserialize(config), scale)
                 self.entries.append((opt, None, scale))
             else:
-                self.entries.append((opt, float(opt.learning_rate), None))
+                # read as a tensor: under a strategy the rate is a distributed variable, which float() refuses
+                self.entries.append((opt, float(tf.convert_to_tensor(opt.learning_rate)), None))
 
     def scale(self, factor: float) -> None:
         for opt, base, scale in self.entries:
@@ -108,6 +110,38 @@ class LearningRates:
                 opt.learning_rate = base * factor
             else:
                 scale.assign(factor)
+
+
+def shard_by_batch(dataset):
+    """``dataset`` with ``AutoShardPolicy.DATA``: each worker of a cluster keeps its share of every
+    global batch (not whole files), so the workers together see the batches one device would."""
+    if not isinstance(dataset, tf.data.Dataset):
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def _sharded(build: Callable[[], tf.data.Dataset]) -> Callable[[], tf.data.Dataset]:
+    return lambda: shard_by_batch(build())
+
+
+def _restore(store: BackupStore, trainer: keras.Model, steps_per_epoch: int | None, cluster: bool
+             ) -> TrainingState | None:
+    """The newest good backup loaded into ``trainer``; in a cluster the newest step that every
+    worker holds (a kill can fall between two workers' writes of one step). Then, under a
+    strategy with several replicas, each replica's dropout gets its own random stream again
+    (:func:`~pix2gan.distribute.offset_replica_seeds`; a backup holds replica 0's)."""
+    if not cluster:
+        state = store.restore(trainer, steps_per_epoch)
+    else:
+        agreed = agree_min(store.newest_good(model_signature(trainer)))
+        state = None if agreed < 0 else store.restore(trainer, steps_per_epoch, at_most=agreed)
+    networks = getattr(trainer, "networks", None)
+    if isinstance(networks, dict):
+        offset_replica_seeds([v for net in networks.values() for v in seed_variables(net)],
+                             trainer.distribute_strategy)
+    return state
 
 
 def _merged_history(trainer: keras.Model, epochs: dict) -> keras.callbacks.History:
@@ -131,8 +165,8 @@ def _repeating(dataset):
 def fit_gan(trainer: keras.Model, train_ds: tf.data.Dataset, *, run_dir: str, epochs: int, steps_per_epoch: int,
             val_ds: tf.data.Dataset | None = None, validation_steps: int | None = None,
             callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 1, backup_every: int | None = None,
-            on_nan: str = "stop", rebuild_train: Callable[[], tf.data.Dataset] | None = None
-            ) -> keras.callbacks.History:
+            on_nan: str = "stop", rebuild_train: Callable[[], tf.data.Dataset] | None = None,
+            backup_dir: str | None = None) -> keras.callbacks.History:
     """``trainer.fit`` with TensorBoard logging, exact resume and divergence handling under ``run_dir``.
 
     Resumes from the newest good backup in ``run_dir/backup`` (see the module doc); backups are
@@ -147,17 +181,31 @@ def fit_gan(trainer: keras.Model, train_ds: tf.data.Dataset, *, run_dir: str, ep
     it the same dataset object is iterated again, which is exact only for pipelines that do not
     reshuffle per iteration. Raises :class:`TrainingDiverged` at a non-finite loss or gradient (after the
     rollbacks ``on_nan='rollback'`` allows), so callers never save a diverged model.
+
+    ``backup_dir`` (default ``run_dir/backup``) holds the backups. Under a multi-worker strategy
+    every worker keeps its own (see ``Recipe.train``), written at the same steps (``backup_every``
+    None means once an epoch there: the automatic interval is timed, and times differ between
+    machines), and a restarted cluster resumes at the newest step every worker holds; the data
+    is sharded by batch (``AutoShardPolicy.DATA``), so the workers together see the batches one
+    device would.
     """
     check_on_nan(on_nan)
     if backup_every is not None and int(backup_every) < 1:
         raise Pix2GanError(f"backup_every={backup_every!r} must be at least 1 step (or None: automatic)",
                            argument="backup_every")
     os.makedirs(run_dir, exist_ok=True)
-    store = BackupStore(backup_dir_for(run_dir))
+    store = BackupStore(backup_dir or backup_dir_for(run_dir))
     store.clean()
     total = epochs * steps_per_epoch
     rates = LearningRates(trainer)
-    state = store.restore(trainer, steps_per_epoch)
+    strategy = getattr(trainer, "distribute_strategy", None)
+    cluster = strategy is not None and is_multi_worker(strategy)
+    if cluster:
+        backup_every = backup_every or steps_per_epoch
+        train_ds, val_ds = shard_by_batch(train_ds), shard_by_batch(val_ds)
+        if rebuild_train is not None:
+            rebuild_train = _sharded(rebuild_train)
+    state = _restore(store, trainer, steps_per_epoch, cluster)
     if state is None:
         state = TrainingState(steps_per_epoch=steps_per_epoch)
         if on_nan == "rollback":  # a good state to roll back to before the first backup
@@ -226,7 +274,8 @@ def _after_divergence(trainer, store, backup, on_nan, rates, run_dir) -> Trainin
             f"the {info['loss_name']} is {info['value']} but its gradients are not finite")
     where = f"step {info['step']} (epoch {info['epoch']}, batch {info['batch']})"
     if on_nan == "rollback" and backup.rollbacks < MAX_ROLLBACKS:
-        state = store.restore(trainer)
+        strategy = getattr(trainer, "distribute_strategy", None)
+        state = _restore(store, trainer, None, strategy is not None and is_multi_worker(strategy))
         if state is not None:
             if hasattr(trainer, "reset_nonfinite"):
                 trainer.reset_nonfinite()

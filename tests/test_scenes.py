@@ -122,9 +122,9 @@ def test_recipe_defaults_settings_and_refusals():
     one_line_error(lambda: zoo.get("dcgan-eurosat").train(classes=("Nope",), synthetic=True), "classes=('Nope',)")
 
 
-def test_tiny_run_on_builtin_tiles_then_evaluate_and_sample(tmp_path, tiny_judge, capsys):
+def test_tiny_128px_run_on_builtin_tiles_then_evaluate_and_sample(tmp_path, tiny_judge, capsys):
     recipe = zoo.get("dcgan-eurosat", **TINY, conditional=True, ema_decay=0.9, spectral_norm=True, d_norm="none",
-                     loss="hinge", d_lr=4e-4)
+                     loss="hinge", d_lr=4e-4, image_size=128)
     run = recipe.train(synthetic=True, epochs=1, steps_per_epoch=2, logdir=str(tmp_path / "logs"),
                        out=str(tmp_path / "models"), verbose=0, judge=tiny_judge, **TINY_OPTIONS)
     m = run.metrics
@@ -135,7 +135,7 @@ def test_tiny_run_on_builtin_tiles_then_evaluate_and_sample(tmp_path, tiny_judge
         assert os.path.isfile(os.path.join(run.run_dir, path)), path
     assert os.listdir(os.path.join(run.run_dir, "validation")) and os.listdir(os.path.join(run.run_dir, "test"))
     generator = keras.models.load_model(run.generator_path, compile=False)  # plain Keras, no custom objects
-    assert len(generator.inputs) == 2 and tuple(generator.outputs[0].shape[1:]) == (64, 64, 3)
+    assert len(generator.inputs) == 2 and tuple(generator.outputs[0].shape[1:]) == (128, 128, 3)
     keras.models.load_model(run.discriminator_path, compile=False)  # spectral norm is a Keras layer
     assert zoo.from_card(run.card_path) == recipe.replace(epochs=1)
     card = json.load(open(run.card_path))
@@ -144,6 +144,7 @@ def test_tiny_run_on_builtin_tiles_then_evaluate_and_sample(tmp_path, tiny_judge
     scores = zoo.get("dcgan-eurosat").evaluate(run.generator_path, synthetic=True, judge=tiny_judge, n=50,
                                               neighbours=0)
     assert scores["classes"] == list(FARMLAND) and scores["samples"] == 50 and "class_accuracy" in scores
+    assert zoo.get("dcgan-eurosat").for_generator(generator, run.generator_path).image_size == 128
     assert main(["evaluate", "dcgan-eurosat", "--weights", run.generator_path, "--synthetic", "--judge", tiny_judge,
                  "--n", "40", "--logdir", str(tmp_path / "eval")]) == 0
     out = capsys.readouterr().out

@@ -23,7 +23,7 @@ TINY_PIX2PIX = dict(image_size=32, filters=4, batch_size=2, epochs=1)
 def test_names_lists_every_entry_and_get_builds_each():
     assert zoo.names() == sorted(["pix2pix-facades", "cloud-removal-eurosat", "cloud-removal-eurosat-plus",
                                   "gan-mnist", "cgan-mnist", "lsgan-mnist", "dcgan-mnist", "cyclegan-eurosat",
-                                  "cyclegan-facades"])
+                                  "cyclegan-facades", "dcgan-eurosat", "dcgan-eurosat-plus", "sequence-unet"])
     for name in zoo.names():
         recipe = zoo.get(name)
         assert isinstance(recipe, Recipe) and recipe.name == name and recipe.summary
@@ -77,7 +77,8 @@ def test_unknown_names_settings_and_values_are_refused_naming_the_valid_ones():
 def test_train_signature_is_the_documented_one():
     params = list(inspect.signature(Recipe.train).parameters)
     assert params == ["self", "data_dir", "epochs", "steps_per_epoch", "batch_size", "logdir", "out", "run_name",
-                      "seed", "jit_compile", "verbose", "backup_every", "deterministic", "on_nan", "data_options"]
+                      "seed", "jit_compile", "verbose", "backup_every", "deterministic", "on_nan", "strategy",
+                      "devices", "cpu_replicas", "workers", "worker_index", "data_options"]
     # every run option is a train argument, and nothing else is
     assert set(f.name for f in dataclasses.fields(RunOptions)) | {"epochs", "batch_size"} == set(params[1:-1])
     assert list(inspect.signature(Recipe.evaluate).parameters)[:4] == ["self", "weights", "data_dir", "split"]

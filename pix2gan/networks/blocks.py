@@ -9,6 +9,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from ..distribute import sync_batchnorm
 from ..layers import ReflectionPadding2D
 
 
@@ -18,13 +19,18 @@ def gan_init() -> keras.initializers.Initializer:
 
 
 def norm_layer(kind: str | None, name: str | None = None) -> layers.Layer | None:
-    """Return a normalisation layer: 'batch', 'instance' (GroupNorm with one group per channel) or None."""
+    """Return a normalisation layer: 'batch', 'instance' (GroupNorm with one group per channel) or None.
+
+    BatchNorm built while a ``tf.distribute`` strategy with more than one replica is in scope is
+    ``synchronized=True``: its statistics are those of the global batch, as on one device (each
+    replica holds only a share of the batch). Instance norm is per image and needs nothing.
+    """
     if kind in (None, "none"):
         return None
     if kind == "batch":
         # momentum 0.9 = PyTorch's 0.1: Keras's default 0.99 makes the moving averages lag so far
         # behind a GAN's short runs that training=False inference is much worse than it need be.
-        return layers.BatchNormalization(momentum=0.9, name=name)
+        return layers.BatchNormalization(momentum=0.9, synchronized=sync_batchnorm(), name=name)
     if kind == "instance":
         return layers.GroupNormalization(groups=-1, name=name)
     raise ValueError(f"unknown norm {kind!r}: use 'batch', 'instance' or 'none'")

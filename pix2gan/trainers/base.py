@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import keras
 import tensorflow as tf
 
+from ..distribute import KerasIssue20585, all_reduce_sum, check_jit, replicas, run_if
 from ..errors import Pix2GanError
 from ..losses import ADVERSARIAL_LOSSES
 
@@ -28,7 +29,8 @@ def check_weight(name: str, value: float, below: float | None = None) -> float:
 
 def check_learning_rate(name: str, optimizer: keras.optimizers.Optimizer) -> None:
     """Refuse an optimizer whose learning rate (a schedule's at step 0) is negative or not finite."""
-    value = float(optimizer.learning_rate)  # a schedule's value at the current step
+    # (a schedule's value at the current step; read as a tensor, which a distributed variable also gives)
+    value = float(tf.convert_to_tensor(optimizer.learning_rate))
     if not math.isfinite(value) or value < 0:
         raise Pix2GanError(f"the {name} optimizer's learning rate {value} is out of its domain: use a finite "
                            "number >= 0 (2e-4 is typical)", argument="learning_rate")
@@ -102,7 +104,7 @@ class WeightAverage:
         self.step.assign_add(1)
 
 
-class GANTrainer(keras.Model):
+class GANTrainer(KerasIssue20585, keras.Model):
     """Base class for GAN trainers driven by ``fit()``.
 
     The trainer holds named networks, ``networks`` (name -> ``keras.Model``), and after
@@ -122,6 +124,13 @@ class GANTrainer(keras.Model):
     :meth:`optimize` skips (and records) an update whose loss or gradients are not finite. A two-network trainer's file keeps
     the paths of the attributes above (``generator``, ``g_optimizer``, ...), as before the named
     collections, so older checkpoints still load.
+
+    Under a ``tf.distribute`` strategy (build the networks and the trainer, and compile it,
+    inside ``strategy.scope()``; see :mod:`pix2gan.distribute`) the updates are those of one
+    device on the global batch: :meth:`optimize` scales for the replicas' gradient sum, the
+    trackers average the replicas' unscaled values, and :class:`~pix2gan.distribute.KerasIssue20585`
+    lets ``fit()`` run under ``MultiWorkerMirroredStrategy``. ``compile(jit_compile=True)`` is
+    refused where XLA cannot compile the distributed step (:func:`~pix2gan.distribute.check_jit`).
 
     ``ema_decay`` > 0 (or :meth:`enable_ema`) keeps ``ema_generator``, an exponential moving
     average of a network's weights (Karras et al. 2018, Yazici et al. 2019; see
@@ -229,6 +238,7 @@ class GANTrainer(keras.Model):
         # is saved with the weights and warned about on every resume.
         for name, opt in built.items():
             check_learning_rate(name, opt)
+        check_jit(jit_compile, self.distribute_strategy)
         super().compile(optimizer=None, jit_compile=jit_compile, **kwargs)
         for name, opt in built.items():
             opt.build(self.networks[name].trainable_variables)
@@ -246,31 +256,67 @@ class GANTrainer(keras.Model):
         networks' optimizers on one gradient computation (one backward pass for a loss that two
         networks share, like CycleGAN's generators).
 
+        ``loss`` is a mean over this replica's share of the batch. Under a ``tf.distribute``
+        strategy with R replicas Keras sums the replicas' gradients, so the gradient taken is that
+        of ``loss / R``: the global-batch mean, as on one device (the caller logs ``loss``
+        unscaled). A ``LossScaleOptimizer``'s scale multiplies the loss for the backward pass.
+
         A non-finite loss or gradient skips the update (the weights and optimizer state stay as
         they were) and is recorded in :meth:`nonfinite_update`, which the training loop checks
-        after every step to stop or roll back the run. A ``LossScaleOptimizer`` skips overflowing
-        steps itself, so only its loss is checked.
+        after every step to stop or roll back the run; the check is summed over the replicas, so
+        all of them skip together. A ``LossScaleOptimizer`` skips overflowing steps itself, so
+        only its loss is checked.
         """
         names = (name,) if isinstance(name, str) else tuple(name)
         groups = [list(self.networks[n].trainable_variables) for n in names]
-        grads = tape.gradient(loss, [v for group in groups for v in group])
+        optimizers = [self.optimizers[n] for n in names]
+        scales = [opt.dynamic_scale if isinstance(opt, keras.optimizers.LossScaleOptimizer) else None
+                  for opt in optimizers]
+        count = replicas()
+        # The gradient of loss * factor, factor = (loss scale) / replicas, without touching the
+        # taped loss: Keras sums the replicas' gradients, and a loss scale must act before the
+        # backward pass. On one device without loss scaling nothing changes.
+        factor = None if count == 1 else tf.constant(1.0 / count, tf.float32)
+        if scales[0] is not None:
+            factor = tf.cast(scales[0], tf.float32) * (1.0 if factor is None else factor)
+        grads = tape.gradient(loss, [v for group in groups for v in group],
+                              output_gradients=None if factor is None else tf.cast(factor, loss.dtype))
+        if any(scale is not None for scale in scales[1:]) or (scales[0] is not None and len(names) > 1):
+            grads = self._rescale(grads, groups, scales)
         value = tf.reduce_mean(tf.cast(loss, tf.float32))
-        loss_finite = tf.math.is_finite(value)
-        finite = loss_finite
-        if not any(isinstance(self.optimizers[n], keras.optimizers.LossScaleOptimizer) for n in names):
-            # one fused sum per tensor: any NaN or inf in a gradient makes the total non-finite
-            sums = [tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads if g is not None]
-            if sums:
-                finite = tf.logical_and(finite, tf.math.is_finite(tf.add_n(sums)))
+        # one fused sum per tensor: any NaN or inf in a gradient makes the total non-finite; summed
+        # over the replicas too, so that every replica takes the same branch below
+        sums = [tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads if g is not None]
+        checks = all_reduce_sum(tf.stack([value, tf.add_n(sums) if sums else tf.constant(0.0)]))
+        loss_finite = tf.math.is_finite(checks[0])
+        if any(scale is not None for scale in scales):
+            # a LossScaleOptimizer skips (and rescales after) an overflowing step itself, so only
+            # the loss is checked; a non-finite gradient on any replica is made one on all, since
+            # the optimizer checks the first replica's gradients only
+            finite = loss_finite
+            if count > 1:
+                grads = [None if g is None else g + tf.cast(0.0 * checks[1], g.dtype) for g in grads]
+        else:
+            finite = tf.logical_and(loss_finite, tf.math.is_finite(checks[1]))
         self._finite_watch.record(list(self.networks).index(names[0]), value, loss_finite, finite)
 
-        def apply():
+        def apply(grads):
             start = 0
-            for n, group in zip(names, groups):
-                self.optimizers[n].apply(grads[start:start + len(group)], group)
+            for opt, group in zip(optimizers, groups):
+                opt.apply(grads[start:start + len(group)], group)
                 start += len(group)
-            return tf.constant(True)
-        tf.cond(finite, apply, lambda: tf.constant(False))
+        run_if(finite, apply, grads)
+
+    @staticmethod
+    def _rescale(grads, groups, scales):
+        """Gradients taken with the first network's loss scale, rescaled to each network's own."""
+        first = 1.0 if scales[0] is None else tf.cast(scales[0], tf.float32)
+        out, start = [], 0
+        for group, scale in zip(groups, scales):
+            ratio = (1.0 if scale is None else tf.cast(scale, tf.float32)) / first
+            out += [None if g is None else g * tf.cast(ratio, g.dtype) for g in grads[start:start + len(group)]]
+            start += len(group)
+        return out
 
     def nonfinite_update(self) -> dict | None:
         """None while every update since :meth:`reset_nonfinite` was finite; else the first bad one:
@@ -325,14 +371,23 @@ class GANTrainer(keras.Model):
     def tracker(self, name: str) -> keras.metrics.Mean:
         """A running mean reported under ``name`` in the progress bar and TensorBoard."""
         if name not in self._trackers:
-            self._trackers[name] = keras.metrics.Mean(name=name)
+            context = tf.distribute.get_replica_context()
+            if context is not None and tf.distribute.has_strategy():
+                # first met inside a distributed step: its variables are made once, from the
+                # cross-replica context (made in a replica, they fail the step's graph)
+                def make(_):
+                    with tf.init_scope():
+                        self._trackers.setdefault(name, keras.metrics.Mean(name=name))
+                context.merge_call(make)
+            else:
+                self._trackers[name] = keras.metrics.Mean(name=name)
         return self._trackers[name]
 
     def track(self, values: dict) -> dict:
         """Update the trackers named by ``values`` and return their running means."""
         for name, value in values.items():
             self.tracker(name).update_state(value)
-        return {name: self.tracker(name).result() for name in values}
+        return self.log_values({name: self.tracker(name).result() for name in values})
 
     @property
     def metrics(self):

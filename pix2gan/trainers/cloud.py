@@ -4,6 +4,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from ..distribute import all_reduce_sum, replicas
 from ..errors import Pix2GanError
 from ..networks import CORRECTED_LAYER, PROBABILITY_LAYER
 from .pix2pix import Pix2Pix
@@ -54,8 +55,14 @@ class CloudPix2Pix(Pix2Pix):
         fake, probability, corrected = self.mapped(inputs, training=True)
         weight = map_target(mask, self.map_softness)[..., None]
         g_map = tf.reduce_mean(keras.losses.binary_crossentropy(weight, probability))
-        # the corrected image learns wherever there is cloud, not only where the (young) map lets it through
-        g_corrected = tf.reduce_sum(tf.abs(corrected - targets) * weight) / (3.0 * tf.reduce_sum(weight) + 1.0)
+        # the corrected image learns wherever there is cloud, not only where the (young) map lets it through;
+        # a ratio of sums over the global batch: with R replicas each holds R x its share of the
+        # numerator over the global denominator, so their mean (what Keras's gradient sum and the
+        # trackers see) is the one-device value
+        total = all_reduce_sum(tf.reduce_sum(weight))
+        g_corrected = tf.reduce_sum(tf.abs(corrected - targets) * weight) / (3.0 * total + 1.0)
+        if replicas() > 1:
+            g_corrected = g_corrected * float(replicas())
         extra = self.map_weight * g_map + self.l1_weight * g_corrected
         return fake, targets, extra, {"map_bce": g_map, "corrected_l1": g_corrected}
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from ..distribute import gather_batch, replica_slice
 from ..errors import Pix2GanError
 from ..layers import PACKAGE
 from ..losses import discriminator_loss, generator_loss, l1_loss
@@ -66,6 +67,8 @@ class HistoryPool(keras.layers.Layer):
     weights file holds them; the random state is a ``keras.random.SeedGenerator``, which backups
     restore with the rest of the run's random state (:func:`pix2gan.saving.capture_state`). A
     resumed run so continues with the same pool and the same draws. Images must have ``image_shape``.
+    Under a ``tf.distribute`` strategy :class:`CycleGAN` queries it with the global batch on every
+    replica, so every replica's copy holds the same images.
     """
 
     def __init__(self, size: int = 50, image_shape: Sequence[int] = (256, 256, 3), seed: int | None = None,
@@ -177,8 +180,10 @@ class CycleGAN(GANTrainer):
             fake_a = g_ba(real_b, training=True)
             rec_a = g_ba(fake_b, training=True)
             rec_b = g_ab(fake_a, training=True)
-            pooled_b = self.pool_b.query(tf.stop_gradient(fake_b))
-            pooled_a = self.pool_a.query(tf.stop_gradient(fake_a))
+            # every replica queries the pools with the global batch (same draws, same pool state)
+            # and keeps its own rows: R replicas pool exactly as one device does
+            pooled_b = replica_slice(self.pool_b.query(gather_batch(tf.stop_gradient(fake_b))))
+            pooled_a = replica_slice(self.pool_a.query(gather_batch(tf.stop_gradient(fake_a))))
             fresh_b, old_b, real_b_logits = self._judge("discriminator_b", fake_b, pooled_b, real_b)
             fresh_a, old_a, real_a_logits = self._judge("discriminator_a", fake_a, pooled_a, real_a)
             adv_ab = generator_loss(fresh_b, self.adversarial_loss)

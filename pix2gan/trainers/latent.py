@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..distribute import replica_slice, replicas
 from ..errors import Pix2GanError
 from ..losses import discriminator_loss, generator_loss, l1_loss
 from ..predict import predict_in_batches
@@ -80,7 +81,9 @@ class LatentGAN(GANTrainer):
     def train_step(self, data):
         images, labels = data if isinstance(data, (tuple, list)) else (data, None)
         batch = tf.shape(images)[0]
-        z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        # drawn for the global batch and sliced: R replicas of a tf.distribute strategy get the
+        # noise one device would draw, not R copies of the same vectors
+        z = replica_slice(keras.random.normal((batch * replicas(), self.latent_dim), seed=self.seed_generator))
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.generator(generator_input(self.generator, z, labels), training=True)
             fake_logits = self.discriminate(fake, labels, training=True)

@@ -25,6 +25,8 @@ import json
 import logging
 import os
 import platform
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Literal
 
@@ -35,13 +37,14 @@ import tensorflow as tf
 
 from .. import __version__
 from ..callbacks import ImageGridCallback
+from ..distribute import STRATEGIES, agree_min, describe, is_chief, is_multi_worker, make_strategy, worker_index
 from ..errors import Pix2GanError
 from ..imaging import check_output_file, tile_batch, to_uint8, write_image
 from ..modelcheck import require_image_generator
 from ..report import write_report
 from ..saving import clean_stale, load_model, save_run
 from ..settings import as_dict, build, setting, specs, validate
-from ..training import fit_gan, run_dir_for
+from ..training import backup_dir_for, fit_gan, run_dir_for
 
 logger = logging.getLogger("pix2gan")
 DATASETS = "datasets"
@@ -70,6 +73,19 @@ class RunOptions:
     on_nan: Literal["stop", "rollback"] = setting(
         "stop", "at a non-finite loss or gradient: 'stop' the run at that step (nothing is saved), or 'rollback' to "
                 "the last good backup with halved learning rates (at most 3 times)")
+    strategy: Literal[STRATEGIES] = setting(
+        "default", "tf.distribute strategy: 'default' (one device), 'mirrored' (data-parallel over this machine's "
+                   "GPUs, or --devices, or --cpu-replicas logical CPUs), 'multiworker' (over the machines of "
+                   "TF_CONFIG or --workers), 'tpu' (untested); the batch size is the global batch, split between "
+                   "replicas (see docs/distributed.md)")
+    devices: str | None = setting(None, "with --strategy mirrored: the devices to use, comma-separated GPU indices "
+                                        "or device names (default: every GPU)")
+    cpu_replicas: int | None = setting(None, "split the CPU into this many logical devices before anything else, so "
+                                             "distribution can be tried without GPUs", min=1)
+    workers: str | None = setting(None, "with --strategy multiworker: every worker's host:port, comma-separated, the "
+                                        "same list on every machine (instead of TF_CONFIG)")
+    worker_index: int | None = setting(None, "with --workers: this machine's position in the list (0 is the chief, "
+                                             "which alone writes models, logs and sample grids)", min=0)
 
     def __post_init__(self):
         validate(self)
@@ -259,7 +275,9 @@ class Recipe:
     def train(self, data_dir: str | None = None, epochs: int | None = None, steps_per_epoch: int | None = None,
               batch_size: int | None = None, logdir: str = "logs", out: str = "models", run_name: str | None = None,
               seed: int = 0, jit_compile: bool = False, verbose: int = 1, backup_every: int | None = None,
-              deterministic: bool = False, on_nan: str = "stop", **data_options) -> Run:
+              deterministic: bool = False, on_nan: str = "stop", strategy: str = "default", devices: str | None = None,
+              cpu_replicas: int | None = None, workers: str | None = None, worker_index: int | None = None,
+              **data_options) -> Run:
         """Train this recipe and save ``<out>/<run>_generator.h5`` (+ ``.weights.h5``), the
         discriminator and the model card (JSON + Markdown); logs, sample grids and the resumable
         backup go to ``<logdir>/<run>``. ``epochs`` / ``batch_size`` override the recipe's;
@@ -267,15 +285,50 @@ class Recipe:
         resumes at the step of the last backup (every ``backup_every`` steps); with
         ``deterministic=True`` it ends with the weights of an uninterrupted run. A non-finite loss
         stops the run (:class:`~pix2gan.training.TrainingDiverged`) or, with
-        ``on_nan='rollback'``, rolls back to the last backup with lower learning rates."""
+        ``on_nan='rollback'``, rolls back to the last backup with lower learning rates.
+
+        ``strategy`` trains data-parallel under ``tf.distribute`` (see :mod:`pix2gan.distribute` and
+        docs/distributed.md): ``batch_size`` is then the global batch, a multiple of the replica
+        count, and gives the updates one device would. In a cluster only the chief writes
+        ``out`` and ``logdir``; each other worker writes to a temporary folder (removed at the end)
+        and keeps its backups in ``<logdir>/<run>/backup/worker-<index>``, so a restarted cluster
+        resumes."""
         changes = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v is not None}
         recipe = self.replace(**changes) if changes else self
         run = RunOptions(data_dir=data_dir, steps_per_epoch=steps_per_epoch, logdir=logdir, out=out,
                          run_name=run_name or self.name, seed=seed, jit_compile=jit_compile, verbose=verbose,
-                         backup_every=backup_every, deterministic=deterministic, on_nan=on_nan)
+                         backup_every=backup_every, deterministic=deterministic, on_nan=on_nan, strategy=strategy,
+                         devices=devices, cpu_replicas=cpu_replicas, workers=workers, worker_index=worker_index)
         return recipe._train(run, recipe.options("train", data_options))
 
     def _train(self, run: RunOptions, options) -> Run:
+        # the strategy first: it may split the CPU, which must happen before TensorFlow sets up devices
+        strategy = make_strategy(run.strategy, run.devices, run.cpu_replicas, run.workers, run.worker_index)
+        if self.batch_size % strategy.num_replicas_in_sync:
+            raise Pix2GanError(f"batch_size={self.batch_size} does not split evenly over {strategy.num_replicas_in_sync} "
+                               f"replicas ({describe(strategy)}): use a multiple of {strategy.num_replicas_in_sync} (it "
+                               "is the global batch)", argument="batch_size")
+        chief = is_chief(strategy)
+        run_dir = run_dir_for(run.logdir, run.run_name)
+        backup_dir = backup_dir_for(run_dir)
+        scratch = None
+        if not chief:
+            # only the chief writes the run's files; this worker writes the same ones to a scratch folder
+            # (every worker must take the same steps), and keeps its backups for a restarted cluster
+            backup_dir = os.path.join(backup_dir, f"worker-{worker_index(strategy)}")
+            scratch = tempfile.mkdtemp(prefix=f"pix2gan-{run.run_name}-worker{worker_index(strategy)}-")
+            run = dataclasses.replace(run, logdir=os.path.join(scratch, "logs"), out=os.path.join(scratch, "models"))
+            run_dir = run_dir_for(run.logdir, run.run_name)
+        try:
+            done = self._train_with(run, options, strategy, run_dir, backup_dir)
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+        # every worker waits for the others here: a worker whose chief has exited loses the cluster
+        agree_min(0, strategy)
+        return done
+
+    def _train_with(self, run: RunOptions, options, strategy, run_dir: str, backup_dir: str) -> Run:
         if run.deterministic:
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(run.seed)
@@ -283,20 +336,25 @@ class Recipe:
         source = self.resolve_source(run.data_dir, options)
         data = self.load_data(source, options, None, run.seed)
         steps = run.steps_per_epoch or max(1, data.train_size // self.batch_size)
-        run_dir = run_dir_for(run.logdir, run.run_name)
         logger.info("%s: %s, batch %d, %d epochs x %d steps", self.name, data.description, self.batch_size,
                     self.epochs, steps)
-        trainer = self.build_trainer(self.epochs * steps, run.seed, run.jit_compile)
+        if strategy.num_replicas_in_sync > 1 or is_multi_worker(strategy):
+            logger.info("distributed: %s", describe(strategy))
+        # networks, optimizers and trackers are made inside the scope: they become distributed variables
+        with strategy.scope():
+            trainer = self.build_trainer(self.epochs * steps, run.seed, run.jit_compile)
         render = self.grid_renderer(data)
         callbacks = ([ImageGridCallback(render, run_dir)] if render else [])
         callbacks += self.extra_callbacks(trainer, data, options, run_dir, run.seed)
         history = fit_gan(trainer, data.train, run_dir=run_dir, epochs=self.epochs, steps_per_epoch=steps,
                           val_ds=data.val, validation_steps=data.val_steps, callbacks=callbacks,
                           verbose=run.verbose, backup_every=run.backup_every, on_nan=run.on_nan,
-                          rebuild_train=lambda: self.load_data(source, options, None, run.seed).train)
+                          rebuild_train=lambda: self.load_data(source, options, None, run.seed).train,
+                          backup_dir=backup_dir)
         metrics = self.final_metrics(trainer, data, history, options, run_dir, run.seed)
         card = {"card_version": CARD_VERSION, "entry": self.name, "summary": self.summary,
-                "settings": self.settings(), "run": {**as_dict(run), "steps_per_epoch": steps},
+                "settings": self.settings(), "run": {**as_dict(run), "steps_per_epoch": steps,
+                                                      "replicas": strategy.num_replicas_in_sync},
                 "options": as_dict(options), "data": data.description,
                 "value_range": list(self.value_range), "metrics": metrics, "versions": library_versions(),
                 "python": f"pix2gan.zoo.from_card(CARD).train(...)  # or pix2gan.zoo.get({self.name!r}, **settings)"}
@@ -305,6 +363,10 @@ class Recipe:
         logger.info("logs:    %s  (tensorboard --logdir %s)", run_dir, os.path.dirname(os.path.normpath(run_dir)) or ".")
         logger.info("weights: %s", ", ".join(v for k, v in paths.items() if k != "card"))
         logger.info("card:    %s", paths["card"])
+        if not is_chief(strategy):
+            logger.info("worker %d is not the chief: its files went to a temporary folder, removed now",
+                        worker_index(strategy))
+            return Run(trainer, history, metrics, paths[label], paths.get("discriminator"), paths["card"], run_dir, paths)
         try:
             logger.info("report:  %s", write_report(run_dir, paths["card"]))
         except Exception as exc:  # the report only presents a finished run: its failure must not fail the run
