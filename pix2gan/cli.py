@@ -14,6 +14,7 @@ import sys
 
 import cv2
 
+from .allocator import tune_allocator
 from .classifier import CLASSIFIER_PATH, EUROSAT_CLASSIFIER_PATH, EUROSAT_EPOCHS, judge_path, make_eurosat_judge, make_judge
 from .data.mnist import DEFAULT_DIR as DEFAULT_MNIST_DIR
 from .data.mnist import SYNTHETIC, resolve_mnist
@@ -227,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args, rest = _parser().parse_known_args(argv)
     _configure_logging()
+    tune_allocator()  # before the first big tensor: freed blocks then stay in the heap (pix2gan.allocator)
     entry = getattr(args, "entry", None)
     try:
         if args.command == "list":

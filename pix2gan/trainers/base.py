@@ -211,6 +211,9 @@ class GANTrainer(KerasIssue20585, keras.Model):
         ``'discriminator'``. A network given none gets :func:`default_optimizer`. Other keyword
         arguments (``steps_per_execution``, ``run_eagerly``, ...) go to ``keras.Model.compile``.
 
+        Compiled under the ``mixed_float16`` dtype policy (see :mod:`pix2gan.precision`), every
+        optimizer is wrapped in ``keras.optimizers.LossScaleOptimizer``.
+
         Building before the first traced step matters: optimizer variables created inside a
         later ``tf.function`` call fail, and BackupAndRestore needs them to load into.
         """
@@ -234,6 +237,10 @@ class GANTrainer(KerasIssue20585, keras.Model):
         if len({id(opt) for opt in built.values()}) < len(built):
             raise Pix2GanError("optimizers shares one optimizer between networks: give each network its own",
                                argument="optimizers")
+        if keras.config.dtype_policy().name == "mixed_float16":
+            # float16 gradients underflow without loss scaling; each network gets its own dynamic scale
+            built = {name: opt if isinstance(opt, keras.optimizers.LossScaleOptimizer)
+                     else keras.optimizers.LossScaleOptimizer(opt) for name, opt in built.items()}
         # optimizer=None: Keras would otherwise create its default RMSprop, an unused optimizer that
         # is saved with the weights and warned about on every resume.
         for name, opt in built.items():

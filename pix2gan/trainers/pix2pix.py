@@ -90,7 +90,8 @@ class Pix2Pix(GANTrainer):
         self.update_ema()
         logs = {
             "g_loss": g_total, "g_adv": g_adv, "g_l1": g_l1, **extra_logs, "d_loss": d_loss,
-            "d_real": tf.reduce_mean(tf.sigmoid(real_logits)), "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits)),
+            "d_real": tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32))),
+            "d_fake": tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32))),
         }
         if self.psnr_weight:
             logs["g_psnr"] = -g_psnr

@@ -36,11 +36,13 @@ import numpy as np
 import tensorflow as tf
 
 from .. import __version__
+from ..allocator import allocator_state, tune_allocator
 from ..callbacks import ImageGridCallback
 from ..distribute import STRATEGIES, agree_min, describe, is_chief, is_multi_worker, make_strategy, worker_index
 from ..errors import Pix2GanError
 from ..imaging import check_output_file, tile_batch, to_uint8, write_image
 from ..modelcheck import require_image_generator
+from ..precision import PRECISIONS, float32_copy, precision_scope, resolve_precision
 from ..report import write_report
 from ..saving import clean_stale, load_model, save_run
 from ..settings import as_dict, build, setting, specs, validate
@@ -64,6 +66,10 @@ class RunOptions:
                                          "resumes from its last finished epoch")
     seed: int = setting(0, "random seed")
     jit_compile: bool = setting(False, "compile the training step with XLA")
+    precision: Literal[PRECISIONS] = setting(
+        "auto", "numeric precision: 'float32', 'mixed_bfloat16' (CPUs with AVX512_BF16/AMX, recent GPUs), "
+                "'mixed_float16' (GPUs, with loss scaling), or 'auto': $PIX2GAN_PRECISION if set, else the fastest "
+                "this machine runs natively for entries measured unchanged by it, else float32 (see pix2gan.precision)")
     verbose: int = setting(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch", min=0, max=2)
     backup_every: int | None = setting(None, "steps between resumable backups in LOGDIR/RUN_NAME/backup (default: "
                                              "automatic, about every 2 minutes of training); a kill loses at most "
@@ -152,6 +158,9 @@ class Recipe:
     Options: ClassVar[type] = DataOptions
     splits: ClassVar[tuple[str, ...]] = ("train", "test")
     value_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
+    # precision='auto' trains this entry in mixed precision only where its bench quality was
+    # measured unchanged under it (bench/run.py --quality)
+    auto_mixed: ClassVar[bool] = False
 
     epochs: int = setting(1, "training epochs", min=1)
     batch_size: int = setting(1, "batch size", min=1, uses=("train", "evaluate"))
@@ -274,10 +283,10 @@ class Recipe:
 
     def train(self, data_dir: str | None = None, epochs: int | None = None, steps_per_epoch: int | None = None,
               batch_size: int | None = None, logdir: str = "logs", out: str = "models", run_name: str | None = None,
-              seed: int = 0, jit_compile: bool = False, verbose: int = 1, backup_every: int | None = None,
-              deterministic: bool = False, on_nan: str = "stop", strategy: str = "default", devices: str | None = None,
-              cpu_replicas: int | None = None, workers: str | None = None, worker_index: int | None = None,
-              **data_options) -> Run:
+              seed: int = 0, jit_compile: bool = False, precision: str = "auto", verbose: int = 1,
+              backup_every: int | None = None, deterministic: bool = False, on_nan: str = "stop",
+              strategy: str = "default", devices: str | None = None, cpu_replicas: int | None = None,
+              workers: str | None = None, worker_index: int | None = None, **data_options) -> Run:
         """Train this recipe and save ``<out>/<run>_generator.h5`` (+ ``.weights.h5``), the
         discriminator and the model card (JSON + Markdown); logs, sample grids and the resumable
         backup go to ``<logdir>/<run>``. ``epochs`` / ``batch_size`` override the recipe's;
@@ -286,6 +295,9 @@ class Recipe:
         ``deterministic=True`` it ends with the weights of an uninterrupted run. A non-finite loss
         stops the run (:class:`~pix2gan.training.TrainingDiverged`) or, with
         ``on_nan='rollback'``, rolls back to the last backup with lower learning rates.
+        ``precision`` picks float32 or mixed precision (:mod:`pix2gan.precision`); the saved
+        networks are float32 either way. The process's malloc is tuned for training steps first
+        (:func:`pix2gan.allocator.tune_allocator`; ``PIX2GAN_ALLOCATOR=default`` keeps glibc's).
 
         ``strategy`` trains data-parallel under ``tf.distribute`` (see :mod:`pix2gan.distribute` and
         docs/distributed.md): ``batch_size`` is then the global batch, a multiple of the replica
@@ -295,8 +307,10 @@ class Recipe:
         resumes."""
         changes = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v is not None}
         recipe = self.replace(**changes) if changes else self
+        tune_allocator()
         run = RunOptions(data_dir=data_dir, steps_per_epoch=steps_per_epoch, logdir=logdir, out=out,
-                         run_name=run_name or self.name, seed=seed, jit_compile=jit_compile, verbose=verbose,
+                         run_name=run_name or self.name, seed=seed, jit_compile=jit_compile, precision=precision,
+                         verbose=verbose,
                          backup_every=backup_every, deterministic=deterministic, on_nan=on_nan, strategy=strategy,
                          devices=devices, cpu_replicas=cpu_replicas, workers=workers, worker_index=worker_index)
         return recipe._train(run, recipe.options("train", data_options))
@@ -341,7 +355,9 @@ class Recipe:
         if strategy.num_replicas_in_sync > 1 or is_multi_worker(strategy):
             logger.info("distributed: %s", describe(strategy))
         # networks, optimizers and trackers are made inside the scope: they become distributed variables
-        with strategy.scope():
+        precision = resolve_precision(run.precision, measured=self.auto_mixed)
+        logger.info("precision: %s", precision)
+        with strategy.scope(), precision_scope(precision):
             trainer = self.build_trainer(self.epochs * steps, run.seed, run.jit_compile)
         render = self.grid_renderer(data)
         callbacks = ([ImageGridCallback(render, run_dir)] if render else [])
@@ -354,11 +370,14 @@ class Recipe:
         metrics = self.final_metrics(trainer, data, history, options, run_dir, run.seed)
         card = {"card_version": CARD_VERSION, "entry": self.name, "summary": self.summary,
                 "settings": self.settings(), "run": {**as_dict(run), "steps_per_epoch": steps,
-                                                      "replicas": strategy.num_replicas_in_sync},
+                                                      "replicas": strategy.num_replicas_in_sync,
+                                                      "precision_used": precision,
+                                                      "allocator": allocator_state()},
                 "options": as_dict(options), "data": data.description,
                 "value_range": list(self.value_range), "metrics": metrics, "versions": library_versions(),
                 "python": f"pix2gan.zoo.from_card(CARD).train(...)  # or pix2gan.zoo.get({self.name!r}, **settings)"}
-        (label, generator), *others = self.saved_models(trainer).items()
+        # float32 copies of mixed-precision networks: the files then run alike on any machine
+        (label, generator), *others = ((k, float32_copy(m)) for k, m in self.saved_models(trainer).items())
         paths = save_run(run.out, run.run_name, generator, card, label=label, others=dict(others))
         logger.info("logs:    %s  (tensorboard --logdir %s)", run_dir, os.path.dirname(os.path.normpath(run_dir)) or ".")
         logger.info("weights: %s", ", ".join(v for k, v in paths.items() if k != "card"))

@@ -1,0 +1,166 @@
+"""Numeric precision of training: float32, or mixed precision where the hardware runs it natively.
+
+- ``'float32'``: every layer computes in float32.
+- ``'mixed_bfloat16'``: layers compute in bfloat16 with float32 weights (Keras's dtype policy).
+  Fast only on CPUs with native bf16 instructions (AVX512_BF16 or AMX-BF16, read from
+  ``/proc/cpuinfo``) and on GPUs of compute capability 8.0 and newer; elsewhere it would be
+  emulated and slower, so it is refused.
+- ``'mixed_float16'``: float16 compute on a GPU (compute capability 7.0 and newer); every
+  optimizer of a trainer compiled under it is wrapped in ``keras.optimizers.LossScaleOptimizer``
+  (:meth:`pix2gan.trainers.GANTrainer.compile`). Refused without such a GPU.
+- ``'auto'``: the value of the ``PIX2GAN_PRECISION`` environment variable when set, else the
+  fastest precision this machine runs natively (:func:`fastest_precision`), for entries whose
+  bench quality was measured unchanged under it, else float32.
+
+Under a mixed policy the builders keep their output activations in float32 and the losses
+compute in float32 (:mod:`pix2gan.losses`). Saved generators are float32 copies
+(:func:`float32_copy`), so they load and run in plain Keras on any machine.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Iterator
+
+import keras
+import tensorflow as tf
+
+from .errors import Pix2GanError
+
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+ENVIRONMENT_VARIABLE = "PIX2GAN_PRECISION"
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The instruction-set flags of this machine's first CPU (empty where ``/proc/cpuinfo`` is absent)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512_BF16 or AMX-BF16)."""
+    return bool(set(NATIVE_BF16_FLAGS) & cpu_flags())
+
+
+def gpu_compute_capabilities() -> list[tuple[int, int]]:
+    """The compute capability of every visible GPU ((0, 0) where TensorFlow does not say)."""
+    found = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        found.append(tuple(details.get("compute_capability") or (0, 0)))
+    return found
+
+
+def fastest_precision() -> str:
+    """The fastest precision this machine runs natively: ``'mixed_float16'`` on GPUs of compute
+    capability 7.0+, ``'mixed_bfloat16'`` on CPUs with native bf16, else ``'float32'``."""
+    gpus = gpu_compute_capabilities()
+    if gpus:
+        return "mixed_float16" if min(gpus) >= (7, 0) else "float32"
+    return "mixed_bfloat16" if cpu_has_native_bf16() else "float32"
+
+
+def unsupported_reason(precision: str) -> str | None:
+    """Why ``precision`` would not run natively here (None when it does)."""
+    gpus = gpu_compute_capabilities()
+    if precision == "mixed_bfloat16":
+        if gpus and min(gpus) < (8, 0):
+            return f"the GPUs' compute capability {min(gpus)} has no bfloat16 units (8.0 and newer do)"
+        if not gpus and not cpu_has_native_bf16():
+            return ("this CPU has no native bfloat16 instructions (AVX512_BF16 or AMX-BF16), so bfloat16 would be "
+                    "emulated and slower than float32")
+    if precision == "mixed_float16":
+        if not gpus:
+            return "float16 is fast on GPUs only, and this machine has none (on a CPU with bf16, use mixed_bfloat16)"
+        if min(gpus) < (7, 0):
+            return f"the GPUs' compute capability {min(gpus)} has no float16 tensor cores (7.0 and newer do)"
+    return None
+
+
+def resolve_precision(precision: str = "auto", measured: bool = True) -> str:
+    """The concrete precision for ``precision`` (one of :data:`PRECISIONS`).
+
+    ``'auto'``: ``PIX2GAN_PRECISION`` when set, else :func:`fastest_precision` where ``measured``
+    (the entry's bench quality held under mixed precision), else ``'float32'``. A precision that
+    would not run natively here raises :class:`Pix2GanError` naming the reason and the fix.
+    """
+    if precision not in PRECISIONS:
+        raise Pix2GanError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}", argument="precision")
+    if precision == "auto":
+        chosen = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
+        if chosen:
+            if chosen not in PRECISIONS[1:]:
+                raise Pix2GanError(f"{ENVIRONMENT_VARIABLE}={chosen!r} is not one of {', '.join(PRECISIONS[1:])}: "
+                                   "fix or unset the environment variable", argument="precision")
+            precision = chosen
+        else:
+            return fastest_precision() if measured else "float32"
+    reason = unsupported_reason(precision)
+    if reason:
+        raise Pix2GanError(f"precision={precision!r} cannot run natively here: {reason}; use precision='float32' "
+                           "(or 'auto', the fastest this machine supports)", argument="precision")
+    return precision
+
+
+@contextlib.contextmanager
+def precision_scope(precision: str) -> Iterator[str]:
+    """Build networks and compile trainers under Keras's dtype policy ``precision`` (a concrete
+    precision, see :func:`resolve_precision`); the previous global policy comes back afterwards."""
+    if precision not in PRECISIONS[1:]:
+        raise Pix2GanError(f"precision={precision!r} is not one of {', '.join(PRECISIONS[1:])}", argument="precision")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield precision
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _float32_policies(config):
+    """``config`` (a serialised model) with every mixed dtype policy replaced by float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and isinstance(config.get("config"), dict):
+            name = config["config"].get("name", "")
+            if name.startswith("mixed_"):
+                return {**config, "config": {**config["config"], "name": "float32"}}
+            return config
+        return {key: _float32_policies(value) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_float32_policies(value) for value in config]
+    if isinstance(config, str) and config.startswith("mixed_"):
+        return "float32"
+    return config
+
+
+def is_mixed(model: keras.Model) -> bool:
+    """Whether any layer of ``model`` (nested models included) computes under a mixed policy."""
+    return any(layer.dtype_policy.name.startswith("mixed_") for layer in all_layers(model))
+
+
+def all_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
+    """Every layer of ``model``, nested models' layers included (depth first)."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """``model`` itself when it computes in float32, else a copy with every layer in float32 and
+    the same weights (mixed-precision weights are float32 already): what a run saves, so the file
+    runs alike on machines without bf16 or fp16 units."""
+    if not is_mixed(model):
+        return model
+    config = _float32_policies(keras.saving.serialize_keras_object(model))
+    copy = keras.saving.deserialize_keras_object(config)
+    copy.set_weights(model.get_weights())
+    return copy
