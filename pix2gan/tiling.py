@@ -136,15 +136,20 @@ def tiled_apply(scene: Scene, predict: Callable[[np.ndarray], np.ndarray], sink:
 def model_predictor(model: keras.Model, batch_size: int,
                     value_range: tuple[float, float] = (0.0, 1.0)) -> Callable[[np.ndarray], np.ndarray]:
     """``tiles -> outputs`` in [0, 1] for a generator working in ``value_range`` ((0, 1) or a tanh
-    generator's (-1, 1)), padding to a fixed batch so nothing retraces."""
+    generator's (-1, 1)), for batches of up to ``batch_size`` tiles.
+
+    A short batch (the end of a row, a small scene) runs as it is, not padded to ``batch_size``:
+    the traced function relaxes its batch dimension after the first other size
+    (:func:`pix2gan.predict.traced_inference`), so at most one more trace is paid, never the
+    padded tiles' compute."""
     run = traced_inference(model)
     lo, hi = value_range
 
     def predict(tiles):
-        n = len(tiles)
-        if n < batch_size:
-            tiles = np.concatenate([tiles, np.zeros((batch_size - n,) + tiles.shape[1:], tiles.dtype)])
-        out = np.asarray(run(tf.constant(tiles * (hi - lo) + lo if (lo, hi) != (0.0, 1.0) else tiles)))[:n]
+        if len(tiles) > batch_size:
+            raise Pix2GanError(f"{len(tiles)} tiles in one call, more than batch_size={batch_size}",
+                               argument="batch_size")
+        out = np.asarray(run(tf.constant(tiles * (hi - lo) + lo if (lo, hi) != (0.0, 1.0) else tiles)))
         return (out - lo) / (hi - lo) if (lo, hi) != (0.0, 1.0) else out
     return predict
 

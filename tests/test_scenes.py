@@ -68,6 +68,29 @@ def test_spectral_norm_option_saves_and_loads_in_plain_keras(tmp_path):
     np.testing.assert_allclose(np.asarray(again([x, y])), np.asarray(d([x, y])), atol=1e-6)
 
 
+def test_projection_discriminator_takes_the_label_in_its_logit(tmp_path):
+    keras.utils.set_random_seed(0)
+    d = build_dcgan_discriminator((64, 64, 3), filters=8, num_classes=10, conditioning="projection")
+    assert not any("label_plane" in layer.name for layer in d.layers)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    x = np.concatenate([x, x])
+    y = np.array([[0], [0], [6], [6]], np.int32)
+    logits = np.asarray(d([x, y])).ravel()
+    np.testing.assert_allclose(logits[:2], logits[2:], atol=1e-6)  # the projection starts at zero
+    embedding = d.get_layer("dcgan_discriminator_projection_embedding")
+    table = np.zeros(embedding.embeddings.shape, np.float32)
+    table[6] = 0.01
+    embedding.embeddings.assign(table)
+    features = keras.Model(d.inputs[0], d.get_layer("dcgan_discriminator_flatten").output)(x[:2])
+    moved = np.asarray(d([x, y])).ravel()
+    np.testing.assert_allclose(moved[:2], logits[:2], atol=1e-6)
+    np.testing.assert_allclose(moved[2:] - logits[2:], 0.01 * np.asarray(features).sum(1), rtol=1e-4, atol=1e-5)
+    d.save(str(tmp_path / "d.h5"))
+    np.testing.assert_allclose(np.asarray(keras.models.load_model(str(tmp_path / "d.h5"), compile=False)([x, y])),
+                               np.asarray(d([x, y])), atol=1e-6)
+    one_line_error(lambda: build_dcgan_discriminator((64, 64, 3), 8, 10, conditioning="both"), "conditioning='both'")
+
+
 def test_frechet_of_a_set_against_itself_is_zero(tiny_classifier):
     reference, other = _tiles(50, 1), _tiles(50, 2)
     judge = SceneJudge(tiny_classifier, FARMLAND, reference, other, other)
@@ -109,6 +132,9 @@ def test_recipe_defaults_settings_and_refusals():
     assert (paper.classes, paper.image_size, paper.conditional, paper.loss, paper.lr, paper.beta1, paper.batch_size,
             paper.ema_decay, paper.spectral_norm, paper.d_norm) == (FARMLAND, 64, False, "bce", 2e-4, 0.5, 128, 0.0,
                                                                      False, "batch")
+    assert paper.d_conditioning == "projection"  # only used with conditional=True
+    plus = zoo.get("dcgan-eurosat-plus")
+    assert (plus.ema_decay, plus.batch_size, plus.lr) == (0.999, 64, 2e-4)
     assert zoo.get("dcgan-eurosat", classes=["Forest", "Forest", "River"]).classes == ("Forest", "River")
     one_line_error(lambda: zoo.get("dcgan-eurosat", classes=("Farm",)), "classes=('Farm',) has unknown value",
                    "AnnualCrop")

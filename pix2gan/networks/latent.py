@@ -134,23 +134,28 @@ def build_mlp_discriminator(input_shape: Sequence[int] = (28, 28, 1), hidden: Se
 
 
 def build_dcgan_discriminator(input_shape: Sequence[int] = (28, 28, 1), filters: int = 64, num_classes: int = 0,
-                              norm: str | None = "batch", spectral_norm: bool = False,
+                              norm: str | None = "batch", spectral_norm: bool = False, conditioning: str = "plane",
                               name: str = "dcgan_discriminator") -> keras.Model:
     """DCGAN discriminator (Radford et al. 2016): stride-2 convs, LeakyReLU 0.2, BatchNorm on all but
     the first conv, no pooling, no hidden dense layer; one logit from the flattened last map.
 
     The image is halved :func:`dcgan_depth` times (2 at 28x28 and 32x32, 3 at 64x64, 4 at
     128x128), mirroring the generator, with widths ``filters``, ``2 * filters``, ...
-    Conditional (``num_classes``): the label's embedding is reshaped to one extra image channel.
-    ``norm`` ('batch' or None) is the normalisation after every conv but the first;
+    Conditional (``num_classes``), ``conditioning='plane'``: the label's embedding is reshaped to
+    one extra image channel; ``'projection'`` (Miyato & Koyama 2018): the logit gains the inner
+    product of the flattened last map with the label's embedding (zeros at first), and the image
+    goes in alone. ``norm`` ('batch' or None) is the normalisation after every conv but the first;
     ``spectral_norm`` wraps every conv and the logit layer in Keras's ``SpectralNormalization``
     (Miyato et al. 2018; one power iteration per training call), usually with ``norm=None``.
     """
     h, w = int(input_shape[0]), int(input_shape[1])
     depth = dcgan_depth(h, w)
+    if conditioning not in ("plane", "projection"):
+        raise Pix2GanError(f"conditioning={conditioning!r} is not a way to give D the label: use 'plane' or "
+                           "'projection'", argument="conditioning")
     inputs, image, labels = _image_inputs(input_shape, num_classes)
     x = image
-    if num_classes:
+    if num_classes and conditioning == "plane":
         plane = label_embedding(labels, num_classes, h * w, name)
         plane = layers.Reshape((h, w, 1), name=f"{name}_label_plane")(plane)
         x = layers.Concatenate(name=f"{name}_image_label")([image, plane])
@@ -171,4 +176,10 @@ def build_dcgan_discriminator(input_shape: Sequence[int] = (28, 28, 1), filters:
     if spectral_norm:
         logit = layers.SpectralNormalization(logit, name=f"{name}_logit_sn")
     outputs = logit(x)
+    if num_classes and conditioning == "projection":
+        embedded = layers.Embedding(num_classes, x.shape[-1], embeddings_initializer="zeros",
+                                    name=f"{name}_projection_embedding")(labels)
+        embedded = layers.Flatten(name=f"{name}_projection_flat")(embedded)
+        projection = layers.Dot(axes=1, name=f"{name}_projection")([x, embedded])
+        outputs = layers.Add(name=f"{name}_logit_projected")([outputs, projection])
     return keras.Model(inputs, outputs, name=name)

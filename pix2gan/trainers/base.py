@@ -250,6 +250,8 @@ class GANTrainer(KerasIssue20585, keras.Model):
         for name, opt in built.items():
             opt.build(self.networks[name].trainable_variables)
         self.optimizers = built
+        for name in self.log_names():
+            self.tracker(name)
 
     @staticmethod
     def apply_gradients(optimizer, tape: tf.GradientTape, loss, variables) -> None:
@@ -374,6 +376,14 @@ class GANTrainer(KerasIssue20585, keras.Model):
             self._ema.update()
 
     # -- metrics ------------------------------------------------------------------------------
+
+    def log_names(self) -> tuple[str, ...]:
+        """The names ``train_step`` logs, whose trackers :meth:`compile` creates up front.
+
+        A tracker first made inside the traced step creates variables there, which makes
+        ``tf.function`` trace the whole step a second time; a name left out still works, at that
+        cost."""
+        return ()
 
     def tracker(self, name: str) -> keras.metrics.Mean:
         """A running mean reported under ``name`` in the progress bar and TensorBoard."""

@@ -50,6 +50,8 @@ class CloudPix2Pix(Pix2Pix):
         self.map_weight = float(map_weight)
         self.map_softness = float(map_softness)
 
+    extra_log_names = ("map_bce", "corrected_l1")
+
     def generator_pass(self, inputs, targets):
         targets, mask = targets
         fake, probability, corrected = self.mapped(inputs, training=True)

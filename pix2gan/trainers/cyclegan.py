@@ -172,6 +172,10 @@ class CycleGAN(GANTrainer):
                                     training=True)
         return logits[:n], logits[n:2 * n], logits[2 * n:]
 
+    def log_names(self) -> tuple[str, ...]:
+        return ("g_loss", "adv_ab", "adv_ba", "cycle_a", "cycle_b",
+                *(("idt_a", "idt_b") if self.identity_weight else ()), "d_a", "d_b")
+
     def train_step(self, data):
         real_a, real_b = data[0], data[1]
         g_ab, g_ba = self.network("generator_ab"), self.network("generator_ba")

@@ -72,6 +72,13 @@ class Pix2Pix(GANTrainer):
         extra logs)``. Subclasses with more outputs or targets (a cloud map, a mask) override it."""
         return self.generator(inputs, training=True), targets, 0.0, {}
 
+    # what generator_pass adds to the logs (a subclass's extra terms)
+    extra_log_names: tuple[str, ...] = ()
+
+    def log_names(self) -> tuple[str, ...]:
+        return ("g_loss", "g_adv", "g_l1", *self.extra_log_names, "d_loss", "d_real", "d_fake",
+                *(("g_psnr",) if self.psnr_weight else ()))
+
     def train_step(self, data):
         inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:

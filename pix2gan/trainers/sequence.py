@@ -56,6 +56,9 @@ class Regression(GANTrainer):
                                argument="mode")
         return self.inference_generator(inputs, training=False)
 
+    def log_names(self) -> tuple[str, ...]:
+        return ("g_loss", "g_l1", "g_mse")
+
     def train_step(self, data):
         inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
@@ -83,6 +86,10 @@ class SequencePix2Pix(Pix2Pix):
         super().__init__(generator, discriminator, l1_weight=weight if loss == "l1" else 0.0, **kwargs)
         self.loss_kind = loss
         self.recon_weight = weight
+
+    @property
+    def extra_log_names(self) -> tuple[str, ...]:
+        return ("g_mse",) if self.loss_kind == "mse" else ()
 
     def generator_pass(self, inputs, targets):
         fake = self.generator(inputs, training=True)

@@ -6,8 +6,11 @@ generator and a strided-conv discriminator (:func:`pix2gan.networks.build_dcgan_
 ``build_dcgan_discriminator``, depth from the image size: 3 stride-2 layers at 64x64, 4 at
 128x128), BatchNorm, ReLU in G with a tanh output, LeakyReLU 0.2 in D, no pooling and no hidden
 dense layers; BCE, Adam 2e-4 (beta1 0.5), batch 128, unconditional as in the paper
-(``conditional=True`` gives G and D the class label). `dcgan-eurosat-plus` is the same networks
-with the training changes that measured better at equal steps (see bench/scenes.py).
+(``conditional=True`` gives G the class label's embedding beside the noise and D the label by
+projection, Miyato & Koyama 2018: with the label as an extra image channel instead, as
+`dcgan-mnist` does, the generator drew one image per class whatever the noise).
+`dcgan-eurosat-plus` is the same networks with the training changes that measured better at
+equal steps (see bench/scenes.py).
 
 Labels are EuroSAT's class indices (AnnualCrop 0 ... SeaLake 9, as the judge predicts them), so
 a conditional generator takes any of the ten and was trained on the chosen ones. Tiles are 64x64;
@@ -111,8 +114,8 @@ class SceneJudge:
                  train: np.ndarray):
         self.judge = EurosatJudge(classifier)
         self.classes = class_indices(classes)
-        self.reference_statistics = feature_statistics(self.judge.features(reference))
-        self.reference = reference
+        self.reference_features = self.judge.features(reference)
+        self.reference_statistics = feature_statistics(self.reference_features)
         self.other = other
         self.train = train
         self._train_features = None
@@ -152,7 +155,7 @@ class SceneJudge:
         """``nn_ratio``: median distance of samples to their nearest training tile over that of the
         reference (held-out) tiles; with both medians."""
         _, generated = self.neighbours(images)
-        _, held_out = nearest_neighbours(self.judge.features(self.reference), self.train_features)
+        _, held_out = nearest_neighbours(self.reference_features, self.train_features)
         return {"nn_distance": float(np.median(generated)), "nn_distance_real": float(np.median(held_out)),
                 "nn_ratio": float(np.median(generated) / max(np.median(held_out), 1e-12))}
 
@@ -204,6 +207,10 @@ class SceneGAN(LatentRecipe):
     d_norm: Literal["batch", "none"] = setting("batch", "normalisation in D after every conv but the first")
     spectral_norm: bool = setting(False, "spectral normalisation of D's convs and logit layer")
     augment: bool = setting(False, "random flips and 90-degree turns of the real tiles (scenes seen from above)")
+    d_conditioning: Literal["plane", "projection"] = setting(
+        "projection", "how a conditional D sees the label: a projection of its last features on the label's "
+                      "embedding (projection), or an embedding as an extra image channel (plane, as dcgan-mnist; "
+                      "on scenes its G ignored the noise)")
 
     def check(self) -> None:
         if not self.classes:
@@ -263,7 +270,7 @@ class SceneGAN(LatentRecipe):
         return (build_dcgan_generator(self.latent_dim, self.image_shape, self.filters, classes),
                 build_dcgan_discriminator(self.image_shape, self.filters, classes,
                                           norm=None if self.d_norm == "none" else self.d_norm,
-                                          spectral_norm=self.spectral_norm))
+                                          spectral_norm=self.spectral_norm, conditioning=self.d_conditioning))
 
     def row_labels(self, n: int, ncols: int = GRID_COLUMNS) -> np.ndarray:
         """Labels for ``n`` samples drawn in rows of ``ncols``: row r asks for the r-th class in turn."""

@@ -1,0 +1,183 @@
+"""The fast paths of training: the trainer's float32 step against a plain tf.function step, mixed
+precision against float32, tracing once, the precision setting's refusals and the allocator."""
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO, one_line_error
+from pix2gan import Pix2Pix, precision, zoo
+from pix2gan.networks import build_patchgan_discriminator, build_unet_generator
+from pix2gan.precision import (BF16_STEP_RTOL, float32_copy, is_mixed, precision_scope, resolve_precision,
+                               unsupported_reason)
+
+SIZE = 32
+needs_bf16 = pytest.mark.skipif(unsupported_reason("mixed_bfloat16") is not None,
+                                reason=f"mixed_bfloat16 is not native here: {unsupported_reason('mixed_bfloat16')}")
+
+
+def _networks(seed=0):
+    keras.utils.set_random_seed(seed)
+    shape = (SIZE, SIZE, 3)
+    # no dropout: both steps must draw nothing at random to be compared
+    return (build_unet_generator(shape, filters=8, max_filters=32, dropout=0.0),
+            build_patchgan_discriminator(shape, filters=8))
+
+
+def _batches(n=2, batch=2):
+    rng = np.random.default_rng(0)
+    return [(rng.uniform(-1, 1, (batch, SIZE, SIZE, 3)).astype("float32"),
+             rng.uniform(-1, 1, (batch, SIZE, SIZE, 3)).astype("float32")) for _ in range(n)]
+
+
+def _trainer(policy="float32", weights=None, lr=0.01):
+    with precision_scope(policy):
+        g, d = _networks()
+        if weights is not None:
+            g.set_weights(weights[0])
+            d.set_weights(weights[1])
+        trainer = Pix2Pix(g, d)
+        trainer.compile(keras.optimizers.SGD(lr), keras.optimizers.SGD(lr))
+    return trainer
+
+
+def _plain_step(g, d, lr=0.01):
+    """The pix2pix step as the TensorFlow tutorial writes it: one tf.function, two tapes."""
+    g_opt, d_opt = keras.optimizers.SGD(lr), keras.optimizers.SGD(lr)
+    g_opt.build(g.trainable_variables)
+    d_opt.build(d.trainable_variables)
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = g(x, training=True)
+            fake_logits = d([x, fake], training=True)
+            real_logits = d([x, y], training=True)
+            g_loss = bce(tf.ones_like(fake_logits), fake_logits) + 100.0 * tf.reduce_mean(tf.abs(y - fake))
+            d_loss = bce(tf.ones_like(real_logits), real_logits) + bce(tf.zeros_like(fake_logits), fake_logits)
+        g_opt.apply(g_tape.gradient(g_loss, g.trainable_variables), g.trainable_variables)
+        d_opt.apply(d_tape.gradient(d_loss, d.trainable_variables), d.trainable_variables)
+        return g_loss, d_loss
+    return step
+
+
+def test_float32_fit_step_matches_the_plain_tf_function_step():
+    trainer = _trainer()
+    g, d = _networks()
+    step = _plain_step(g, d)
+    for x, y in _batches(3):
+        logs = trainer.train_on_batch(x, y, return_dict=True)
+        g_loss, d_loss = step(x, y)
+    for ours, plain in ((trainer.generator, g), (trainer.discriminator, d)):
+        for a, b in zip(ours.get_weights(), plain.get_weights()):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+    assert abs(logs["d_loss"] - float(d_loss)) < 1e-3  # the tracker averages 3 steps; the last is close
+
+
+@needs_bf16
+def test_mixed_bfloat16_steps_follow_float32_within_the_documented_bound():
+    reference = _trainer()
+    weights = (reference.generator.get_weights(), reference.discriminator.get_weights())
+    mixed = _trainer("mixed_bfloat16", weights)
+    assert is_mixed(mixed.generator) and not is_mixed(reference.generator)
+    assert mixed.generator.output.dtype == "float32"  # the tanh stays float32
+    for x, y in _batches(3):
+        a = reference.train_on_batch(x, y, return_dict=True)
+        b = mixed.train_on_batch(x, y, return_dict=True)
+        for name in ("g_l1", "g_adv", "d_loss"):
+            assert abs(a[name] - b[name]) <= BF16_STEP_RTOL * abs(a[name]), (name, a[name], b[name])
+    saved = float32_copy(mixed.generator)
+    assert not is_mixed(saved) and saved is not mixed.generator
+    x = _batches(1)[0][0]
+    np.testing.assert_allclose(np.asarray(saved(x)), np.asarray(mixed.generator(x)), atol=0.05)
+
+
+def test_mixed_float16_compiles_with_loss_scaling_and_steps_finitely():
+    # float16 is slow but correct on a CPU: this checks the wiring, not the speed
+    trainer = _trainer("mixed_float16")
+    assert all(isinstance(opt, keras.optimizers.LossScaleOptimizer) for opt in trainer.optimizers.values())
+    before = [w.copy() for w in trainer.generator.get_weights()]
+    for x, y in _batches(2):
+        logs = trainer.train_on_batch(x, y, return_dict=True)
+    assert all(np.isfinite(v) for v in logs.values())
+    assert any(not np.array_equal(a, b) for a, b in zip(before, trainer.generator.get_weights()))
+    assert trainer.nonfinite_update() is None
+
+
+def test_training_step_is_traced_once_over_50_steps():
+    class Counting(Pix2Pix):
+        traces = 0
+
+        def train_step(self, data):
+            type(self).traces += 1  # Python runs here only while tracing
+            return super().train_step(data)
+
+    g, d = _networks()
+    trainer = Counting(g, d)
+    trainer.compile()
+    x = np.concatenate([b[0] for b in _batches(5)])
+    y = np.concatenate([b[1] for b in _batches(5)])
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(2, drop_remainder=True).repeat()
+    trainer.fit(data, steps_per_epoch=25, epochs=2, verbose=0)
+    assert Counting.traces == 1
+
+
+def test_precision_refuses_what_would_not_run_natively(monkeypatch):
+    monkeypatch.delenv(precision.ENVIRONMENT_VARIABLE, raising=False)
+    one_line_error(lambda: resolve_precision("fp8"), "precision='fp8'", "mixed_bfloat16")
+    if not tf.config.list_physical_devices("GPU"):
+        one_line_error(lambda: resolve_precision("mixed_float16"), "precision='mixed_float16'", "GPU", "float32")
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    if not tf.config.list_physical_devices("GPU"):
+        one_line_error(lambda: resolve_precision("mixed_bfloat16"), "emulated", "precision='float32'")
+        assert resolve_precision("auto", measured=True) == "float32"
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    if not tf.config.list_physical_devices("GPU"):
+        assert resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+        assert resolve_precision("auto", measured=True) == "mixed_bfloat16"
+    assert resolve_precision("auto", measured=False) == "float32"
+    assert resolve_precision("float32") == "float32"
+    monkeypatch.setenv(precision.ENVIRONMENT_VARIABLE, "float32")
+    assert resolve_precision("auto", measured=True) == "float32"
+    monkeypatch.setenv(precision.ENVIRONMENT_VARIABLE, "half")
+    one_line_error(lambda: resolve_precision("auto"), "PIX2GAN_PRECISION='half'")
+
+
+def test_every_entry_takes_the_precision_setting_and_the_cli_flag():
+    for name in zoo.names():
+        one_line_error(lambda: zoo.get(name).train(synthetic=True, precision="fp8"), "precision='fp8'")
+    result = subprocess.run([sys.executable, "-m", "pix2gan", "train", "gan-mnist", "--synthetic", "--precision", "fp8"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "--precision" in result.stderr, result.stderr
+
+
+@needs_bf16
+def test_mixed_precision_run_saves_float32_networks_that_load_in_plain_keras(tmp_path):
+    run = zoo.get("pix2pix-facades", image_size=32, epochs=1).train(
+        synthetic=True, steps_per_epoch=2, logdir=str(tmp_path / "logs"), out=str(tmp_path / "models"),
+        precision="mixed_bfloat16", verbose=0)
+    assert is_mixed(run.trainer.generator)
+    loaded = keras.models.load_model(run.generator_path, compile=False)
+    assert not is_mixed(loaded) and loaded.output.dtype == "float32"
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(float32_copy(run.trainer.inference_generator)(x)),
+                               atol=1e-6)
+    with open(run.card_path) as f:
+        card = json.load(f)
+    assert card["run"]["precision"] == "mixed_bfloat16" and card["run"]["precision_used"] == "mixed_bfloat16"
+
+
+@pytest.mark.parametrize("env, expected", [({}, "tuned"), ({"PIX2GAN_ALLOCATOR": "default"}, "default"),
+                                           ({"MALLOC_TOP_PAD_": "1048576"}, "environment")])
+def test_allocator_tuning_and_its_opt_outs(env, expected):
+    code = "import pix2gan.allocator as a; print(a.tune_allocator())"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "PIX2GAN_ALLOCATOR"))}
+    result = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                            timeout=120, cwd=REPO)
+    assert result.stdout.strip().splitlines()[-1] == expected, result.stderr
