@@ -20,6 +20,7 @@ from .data.mnist import DEFAULT_DIR as DEFAULT_MNIST_DIR
 from .data.mnist import SYNTHETIC, resolve_mnist
 from .errors import Pix2GanError
 from .evaluation import translate_folder, translate_tiled
+from .precision import PRECISIONS
 from .report import write_comparison, write_report
 from .sequence import predict_frames
 from .serve import HOST, MAX_MEGAPIXELS, MAX_UPLOAD_MB, PORT, serve
@@ -109,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--bands", help="with --tile: the bands to feed, by description or 1-based number, e.g. B4,B3,B2 "
                                    "(default: B4,B3,B2 where the bands are so named, else the first bands)")
     t.add_argument("--cog", action="store_true", help="with --tile: write Cloud-Optimised GeoTIFFs (.tif)")
+    t.add_argument("--batch-size", type=int, default=8,
+                   help="images (or tiles) per model call (default 8; with --mode paper, 1 treats each image alone)")
+    t.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="float32 (default), mixed_bfloat16 (CPUs with AVX512_BF16/AMX), mixed_float16 (GPUs) or auto "
+                        "(the fastest this machine runs natively); mixed outputs differ by about 1e-2 of full scale")
     j = sub.add_parser("make-judge", help="train the judge that evaluate uses for FID-style scores: MNIST (once, ~1 min) "
                                           "or EuroSAT (once, a few minutes)")
     j.add_argument("--dataset", choices=("mnist", "eurosat"), default="mnist",
@@ -252,9 +258,11 @@ def main(argv: list[str] | None = None) -> int:
                                    "model's size)")
             if args.tile is not None:
                 written = translate_tiled(args.model, args.input_dir, args.output_dir, args.tile or None,
-                                          args.overlap, args.scale, bands=args.bands, cog=args.cog)
+                                          args.overlap, args.scale, bands=args.bands, cog=args.cog,
+                                          batch_size=args.batch_size, precision=args.precision)
             else:
-                written = translate_folder(args.model, args.input_dir, args.output_dir, args.mode, args.resize)
+                written = translate_folder(args.model, args.input_dir, args.output_dir, args.mode, args.resize,
+                                           batch_size=args.batch_size, precision=args.precision)
             print(f"wrote {len(written)} images to {args.output_dir}")
             return 0
         if args.command in ("serve", "report") and rest:

@@ -14,6 +14,7 @@ from .imaging import check_output_dir, list_images, read_image, to_uint8, write_
 from .inference import batchnorm_statistics, check_eval_mode, run_generator
 from .metrics import image_metrics
 from .modelcheck import require_image_generator, value_range_of
+from .precision import inference_copy
 from .raster import output_extension
 from .saving import load_model
 from .tiling import remove_clouds
@@ -80,27 +81,49 @@ def _output_for(output_dir: str, path: str, ext: str, inputs: set[str]) -> str:
 
 
 def translate_folder(model_path: str | keras.Model, input_dir: str, output_dir: str, mode: str = "inference",
-                     resize: bool = False, verbose: bool = True) -> list[str]:
+                     resize: bool = False, verbose: bool = True, batch_size: int = 8,
+                     precision: str = "float32") -> list[str]:
     """Run a saved generator (a path, or a model) over every image in ``input_dir`` (or the one
     image it names), writing PNGs to ``output_dir``.
 
     Images must have the model's input size (or pass ``resize=True`` to resize in and back out).
     The model, the input folder and the output paths are all checked before the first image is
-    translated.
+    translated. Consecutive images of one size go through the model ``batch_size`` at a time;
+    ``precision`` runs it in float32 (default) or mixed precision
+    (:func:`pix2gan.precision.inference_copy`; 'auto': the fastest this machine runs natively).
+    In ``mode='paper'`` BatchNorm uses the statistics of each batch, so there ``batch_size=1``
+    gives every image the result it would get alone.
     """
     check_eval_mode(mode, "mode")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise Pix2GanError(f"batch_size={batch_size!r} must be a whole number >= 1", argument="batch_size")
     check_output_dir(output_dir)
     files = [input_dir] if os.path.isfile(input_dir) else list_images(input_dir)
     if not files:
         raise Pix2GanError(f"input folder {input_dir} holds no images (.png, .jpg, .tif, .bmp)")
     generator, name, found = _load_generator(model_path, "translate needs",
                                              "pass a saved image-to-image generator (<run>_generator.h5)")
+    generator = inference_copy(generator, precision)
     (h, w, c), (lo, hi) = found.inputs[0], found.value_range
     inputs = {os.path.abspath(p) for p in files}
     outputs = [_output_for(output_dir, p, ".png", inputs) for p in files]
     generate = make_generate_fn(generator, mode)
     written = []
     bar = keras.utils.Progbar(len(files), unit_name="image") if verbose else None
+    pending: list[tuple[str, tuple[int, int], np.ndarray]] = []  # (output, original size, model input)
+
+    def flush():
+        if not pending:
+            return
+        y = np.asarray(generate(tf.constant(np.stack([x for _, _, x in pending]))))
+        for (out, size, _), image in zip(pending, y):
+            if image.shape[:2] != size:
+                image = tf.image.resize(image, size).numpy()
+            written.append(write_image(out, to_uint8(image, (lo, hi))))
+        if bar:
+            bar.add(len(pending))
+        pending.clear()
+
     for path, out in zip(files, outputs):
         image = read_image(path, channels=c)
         if image.ndim == 2:
@@ -112,13 +135,11 @@ def translate_folder(model_path: str | keras.Model, input_dir: str, output_dir: 
                 raise Pix2GanError(f"image {path} is {size[1]}x{size[0]} but the model takes {w}x{h}: "
                                    "resize it, or pass --resize")
             image = tf.image.resize(image.astype(np.float32), (h or size[0], w or size[1])).numpy()
-        x = np.clip(image.astype(np.float32) / scale, 0.0, 1.0)[None] * (hi - lo) + lo
-        y = np.asarray(generate(tf.constant(x)))[0]
-        if y.shape[:2] != size:
-            y = tf.image.resize(y, size).numpy()
-        written.append(write_image(out, to_uint8(y, (lo, hi))))
-        if bar:
-            bar.add(1)
+        x = np.clip(image.astype(np.float32) / scale, 0.0, 1.0) * (hi - lo) + lo
+        if pending and (len(pending) == batch_size or pending[0][2].shape != x.shape):
+            flush()
+        pending.append((out, size, x))
+    flush()
     return written
 
 
@@ -162,14 +183,16 @@ def grouped_table(scores: dict[str, np.ndarray], groups: np.ndarray, names: Sequ
 
 def translate_tiled(model_path: str | keras.Model, input_path: str, output_dir: str, tile: int | None = None,
                     overlap: int | None = None, scale: float | None = None, verbose: bool = True, *,
-                    bands: str | Sequence[str | int] | None = None, cog: bool = False) -> list[str]:
+                    bands: str | Sequence[str | int] | None = None, cog: bool = False, batch_size: int = 8,
+                    precision: str = "float32") -> list[str]:
     """Run a saved generator (e.g. cloud removal) over images of any size, tile by tile.
 
     ``input_path`` is a scene (GeoTIFF, JP2 or any raster GDAL opens, PNG / JPEG, ``.npy``) or a
     folder of them; each output keeps its input's size, dtype and georeference and is written to
     ``output_dir``: rasters as tiled GeoTIFFs window by window (``cog``: Cloud-Optimised, every
     output a ``.tif``), ``.npy`` and PNG as such, JPEG / BMP as PNG so nothing is lost again.
-    ``bands`` and ``scale`` are those of :func:`pix2gan.tiling.remove_clouds`.
+    ``bands``, ``scale``, ``batch_size`` (tiles per model call) and ``precision`` are those of
+    :func:`pix2gan.tiling.remove_clouds`.
     """
     check_output_dir(output_dir)
     if os.path.isdir(input_path):
@@ -189,5 +212,5 @@ def translate_tiled(model_path: str | keras.Model, input_path: str, output_dir: 
         outputs.append(_output_for(output_dir, path, output_extension(path, cog), inputs))
     for path, out in zip(files, outputs):
         remove_clouds(path, generator, out, tile=tile, overlap=overlap, bands=bands, scale=scale, cog=cog,
-                      verbose=verbose)
+                      verbose=verbose, batch_size=batch_size, precision=precision)
     return outputs

@@ -129,20 +129,23 @@ def precision_scope(precision: str) -> Iterator[str]:
         keras.config.set_dtype_policy(previous)
 
 
-def _float32_policies(config):
-    """``config`` (a serialised model) with every mixed dtype policy replaced by float32."""
+def _replace_policies(config, old: tuple[str, ...], new: str):
+    """``config`` (a serialised model) with every dtype policy named in ``old`` replaced by ``new``."""
     if isinstance(config, dict):
         if config.get("class_name") == "DTypePolicy" and isinstance(config.get("config"), dict):
-            name = config["config"].get("name", "")
-            if name.startswith("mixed_"):
-                return {**config, "config": {**config["config"], "name": "float32"}}
+            if config["config"].get("name", "") in old:
+                return {**config, "config": {**config["config"], "name": new}}
             return config
-        return {key: _float32_policies(value) for key, value in config.items()}
+        return {key: _replace_policies(value, old, new) for key, value in config.items()}
     if isinstance(config, list):
-        return [_float32_policies(value) for value in config]
-    if isinstance(config, str) and config.startswith("mixed_"):
-        return "float32"
+        return [_replace_policies(value, old, new) for value in config]
     return config
+
+
+def _copy_with(model: keras.Model, config: dict) -> keras.Model:
+    copy = keras.saving.deserialize_keras_object(config)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def is_mixed(model: keras.Model) -> bool:
@@ -164,7 +167,25 @@ def float32_copy(model: keras.Model) -> keras.Model:
     runs alike on machines without bf16 or fp16 units."""
     if not is_mixed(model):
         return model
-    config = _float32_policies(keras.saving.serialize_keras_object(model))
-    copy = keras.saving.deserialize_keras_object(config)
-    copy.set_weights(model.get_weights())
-    return copy
+    return _copy_with(model, _replace_policies(keras.saving.serialize_keras_object(model),
+                                               ("mixed_bfloat16", "mixed_float16"), "float32"))
+
+
+def inference_copy(model: keras.Model, precision: str = "float32") -> keras.Model:
+    """``model`` to run for inference in ``precision`` (resolved and checked as
+    :func:`resolve_precision` does; 'auto' here means the fastest native one): itself for
+    float32, else a copy whose layers compute under the mixed policy, but for the layers that
+    produce the model's outputs, which stay float32. Outputs then differ from float32 by
+    bfloat16's (or float16's) rounding, about 1e-2 of the value range."""
+    if precision == "auto" and not os.environ.get(ENVIRONMENT_VARIABLE, "").strip():
+        precision = fastest_precision()
+    precision = resolve_precision(precision)
+    if precision == "float32":
+        return float32_copy(model)
+    config = _replace_policies(keras.saving.serialize_keras_object(model), ("float32",), precision)
+    outputs = config["config"].get("output_layers", [])
+    outputs = {outputs[0]} if outputs and isinstance(outputs[0], str) else {o[0] for o in outputs}
+    for layer in config["config"].get("layers", []):
+        if layer.get("config", {}).get("name") in outputs:
+            layer["config"] = _replace_policies(layer["config"], (precision,), "float32")
+    return _copy_with(model, config)

@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from .errors import Pix2GanError
 from .modelcheck import require_image_generator
+from .precision import inference_copy
 from .predict import traced_inference
 from .raster import Scene, Sink, bounded_cache, check_output, default_scale, open_scene, open_sink
 from .saving import load_model
@@ -157,7 +158,7 @@ def model_predictor(model: keras.Model, batch_size: int,
 def remove_clouds(image: str | np.ndarray, model: str | keras.Model, output: str | None = None, *,
                   tile: int | None = None, overlap: int | None = None, batch_size: int = 8,
                   bands: str | tuple | None = None, scale: float | None = None, nodata: float | None = None,
-                  cog: bool = False, verbose: bool = True) -> np.ndarray | str:
+                  cog: bool = False, verbose: bool = True, precision: str = "float32") -> np.ndarray | str:
     """Run an image-to-image generator (e.g. cloud removal; [0, 1] or tanh [-1, 1]) over a scene of any size.
 
     ``image`` is a path (GeoTIFF / COG / JP2 or any raster GDAL opens, PNG / JPEG, ``.npy``) or an
@@ -171,6 +172,10 @@ def remove_clouds(image: str | np.ndarray, model: str | keras.Model, output: str
     edges, where the cloud-removal U-Net's output equals its whole-scene output to within 1e-4,
     measured in bench/clouds.py).
 
+    ``batch_size`` tiles go through the model per call; ``precision`` runs it in float32 (default)
+    or mixed precision (:func:`pix2gan.precision.inference_copy`; outputs then differ by about
+    1e-2 of full scale).
+
     Without ``output`` the result array (the input's size and dtype, the picked bands) is
     returned. With ``output`` the result is written there and its path returned: ``.tif`` as a
     tiled GeoTIFF with the input's CRS, transform, nodata, band names, dtype and compression
@@ -182,6 +187,9 @@ def remove_clouds(image: str | np.ndarray, model: str | keras.Model, output: str
         model = load_model(model)
     found = require_image_generator(model, model_name, needs="tiled inference needs",
                                     fix="pass the saved generator (e.g. <run>_generator.h5)")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise Pix2GanError(f"batch_size={batch_size!r} must be a whole number >= 1", argument="batch_size")
+    model = inference_copy(model, precision)
     if output:
         check_output(output, cog)
         if isinstance(image, str) and os.path.abspath(output) == os.path.abspath(image):
