@@ -1,12 +1,15 @@
 """The scene DCGANs (`dcgan-eurosat`): DCGAN depth by image size, the spectral-norm option, the
 judge's Frechet distance and nearest neighbours, the recipe's settings and saved-generator checks,
-a tiny run on the built-in tiles; (slow tier) a few steps on the real EuroSAT farmland tiles."""
+a tiny run on the built-in tiles, the label pipeline of a conditional run (data, trainer, sampling,
+judging) and the label's strength in a new generator; (slow tier) a few steps on the real EuroSAT
+farmland tiles."""
 import json
 import os
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import REPO, one_line_error, run_python, shared_path
 
 from pix2gan import zoo
@@ -14,7 +17,8 @@ from pix2gan.classifier import EurosatJudge, build_eurosat_classifier, nearest_n
 from pix2gan.cli import entry_parser, main
 from pix2gan.networks import build_dcgan_discriminator, build_dcgan_generator, dcgan_depth
 from pix2gan.saving import save_model_files
-from pix2gan.zoo.scenes import FARMLAND, SceneJudge, to_judge_size
+from pix2gan.trainers import LatentGAN
+from pix2gan.zoo.scenes import FARMLAND, SceneJudge, scene_dataset, to_judge_size
 
 TINY = dict(filters=8, batch_size=16, latent_dim=16)
 TINY_OPTIONS = dict(fid_every=1, fid_samples=40, eval_samples=60, neighbours=8)
@@ -219,3 +223,112 @@ def test_entry_trains_a_few_steps_on_real_farmland(tmp_path, tiny_judge):
     generator = keras.models.load_model(run.generator_path, compile=False)
     assert len(generator.inputs) == 1 and np.asarray(generator(np.zeros((2, 100), np.float32))).shape == (2, 64, 64, 3)
     assert os.path.isfile(os.path.join(run.run_dir, "nearest_neighbours.png"))
+
+
+# ------------------------------------------------------------------ the label pipeline of a conditional run
+# Stubs that carry a label as an image's value: label k <-> every pixel at VALUE[k] (in [-1, 1]).
+VALUE = np.linspace(-0.9, 0.72, 10).astype(np.float32)
+
+
+def _label_tiles(labels) -> np.ndarray:
+    """uint8 64x64 RGB tiles whose value encodes their label."""
+    return np.broadcast_to(np.round((VALUE[labels] + 1) * 127.5).astype(np.uint8)[:, None, None, None],
+                           (len(labels), 64, 64, 3)).copy()
+
+
+def _label_painter(latent_dim: int, size: int, channels: int) -> keras.Model:
+    """A conditional 'generator' [z, label] -> an image at VALUE[label] everywhere (z is ignored)."""
+    z = keras.Input((latent_dim,), name="z")
+    label = keras.Input((1,), dtype="int32", name="label")
+    value = keras.layers.Embedding(10, 1, embeddings_initializer=keras.initializers.Constant(VALUE[:, None]))(label)
+    ignored = keras.layers.Dense(1, kernel_initializer="zeros", use_bias=False)(z)
+    value = keras.layers.Add()([keras.layers.Reshape((1, 1, 1))(value), keras.layers.Reshape((1, 1, 1))(ignored)])
+    image = keras.layers.UpSampling2D(size)(value)
+    image = keras.layers.Conv2D(channels, 1, kernel_initializer="ones", use_bias=False)(image)
+    return keras.Model([z, label], image)
+
+
+def _label_reader() -> keras.Model:
+    """A 'judge' whose prediction is the label whose VALUE is nearest the image's mean: logit k is
+    2 m VALUE[k] - VALUE[k]^2 = m^2 - (m - VALUE[k])^2 for mean m (the 'features' layer)."""
+    image = keras.Input((64, 64, 3))
+    mean = keras.layers.GlobalAveragePooling2D()(image)
+    mean = keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(1 / 3), use_bias=False,
+                              name="features")(mean)
+    logits = keras.layers.Dense(10, kernel_initializer=keras.initializers.Constant(2 * VALUE[None]),
+                                bias_initializer=keras.initializers.Constant(-VALUE ** 2))(mean)
+    return keras.Model(image, logits)
+
+
+def test_scene_batches_keep_each_tile_with_its_label():
+    labels = np.repeat(np.array([0, 6], np.int32), 48)
+    for size in (64, 128):
+        ds = scene_dataset(_label_tiles(labels), labels, 16, size, augment=True, seed=0)
+        mixed = 0
+        for images, batch_labels in ds.take(12):
+            images, batch_labels = images.numpy(), batch_labels.numpy()
+            assert images.shape == (16, size, size, 3) and set(batch_labels) <= {0, 6}
+            np.testing.assert_allclose(images.mean((1, 2, 3)), VALUE[batch_labels], atol=0.01)
+            mixed += len(set(batch_labels)) == 2
+        assert mixed  # shuffled across the classes, not class by class
+
+
+def test_conditional_trainer_gives_d_the_labels_of_its_images_and_g_its_own():
+    """D(x, y) = (mean x - VALUE[y])^2 is 0 only for an image carrying its own label, so
+    d_real = sigmoid(0) = 0.5 exactly when each real tile reaches D with its label, and d_fake =
+    0.5 exactly when D judges each fake with the label G painted it with; any mix-up raises it."""
+    image = keras.Input((8, 8, 1))
+    label = keras.Input((1,), dtype="int32")
+    value = keras.layers.Flatten()(keras.layers.Embedding(
+        10, 1, embeddings_initializer=keras.initializers.Constant(VALUE[:, None]))(label))
+    gap = keras.layers.Subtract()([keras.layers.GlobalAveragePooling2D()(image), value])
+    discriminator = keras.Model([image, label], keras.layers.Multiply()([gap, gap]))
+    generator = _label_painter(4, 8, 1)
+    trainer = LatentGAN(generator, discriminator, seed=0)
+    trainer.compile(keras.optimizers.SGD(0.0), keras.optimizers.SGD(0.0))  # nothing moves: the logs stay exact
+    labels = np.random.default_rng(0).integers(0, 10, 96).astype(np.int32)
+    images = np.broadcast_to(VALUE[labels][:, None, None, None], (96, 8, 8, 1)).copy()
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(96, seed=0).batch(16, drop_remainder=True)
+    logs = trainer.fit(ds, epochs=1, verbose=0).history
+    assert logs["d_real"][-1] == pytest.approx(0.5, abs=1e-6) and logs["d_fake"][-1] == pytest.approx(0.5, abs=1e-6)
+    assert trainer.discriminate(tf.constant(images[:16]), labels[::-1][:16]).numpy().max() > 0.01  # it can fail
+
+
+def test_scene_samples_are_asked_for_and_judged_in_eurosat_label_indices():
+    """Sampling, the grid rows and the judge's class accuracy all speak EuroSAT's indices
+    (AnnualCrop 0, PermanentCrop 6), not positions in ``classes``."""
+    recipe = zoo.get("dcgan-eurosat", conditional=True)
+    generator, reader = _label_painter(recipe.latent_dim, 64, 3), _label_reader()
+    reference = _label_tiles(np.repeat(np.array([0, 6]), 10))
+    judge = SceneJudge(reader, FARMLAND, reference, reference, reference)
+    np.testing.assert_array_equal(judge.judge.features_and_predictions(reference)[1], np.repeat([0, 6], 10))
+    images, labels = recipe.samples(generator, 40, seed=0)
+    assert set(labels) == {0, 6}
+    scores = judge.score(images, labels)
+    assert scores["class_accuracy"] == 1.0 and scores["in_classes"] == 1.0 and scores["class_share"] == [0.5, 0.5]
+    grid, ncols = recipe.draw_samples(generator, 32, None, 0)  # rows ask for each class in turn
+    rows = judge.judge.features_and_predictions(grid)[1].reshape(-1, ncols)
+    np.testing.assert_array_equal(rows, np.repeat([[0], [6], [0], [6]], ncols, axis=1))
+    sixes, _ = recipe.draw_samples(generator, 8, 6, 0)
+    assert list(judge.judge.features_and_predictions(sixes)[1]) == [6] * 8
+    assert judge.score(images, labels[::-1])["class_accuracy"] == 0.0  # a swapped label space reads 0
+
+
+def test_conditional_scene_generator_starts_with_a_label_as_strong_as_its_noise():
+    """Keras's default U(-0.05, 0.05) label embedding beside N(0, 1) noise moves a new
+    generator's samples ~30x less than the noise does (and 300 steps on farmland left them
+    label-blind); the scene entries start it at N(0, 1)."""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((2, 32, 100)).astype(np.float32)
+    zeros, sixes = np.zeros((32, 1), np.int32), np.full((32, 1), 6, np.int32)
+
+    def label_over_noise(generator):
+        a = np.asarray(generator([z[0], zeros], training=True))
+        noise = np.abs(a - np.asarray(generator([z[1], zeros], training=True))).mean()
+        return np.abs(a - np.asarray(generator([z[0], sixes], training=True))).mean() / noise
+    keras.utils.set_random_seed(0)
+    assert label_over_noise(build_dcgan_generator(100, (64, 64, 3), 8, 10)) < 0.1  # 'uniform', the default
+    generator, discriminator = zoo.get("dcgan-eurosat", conditional=True, filters=8).build_networks()
+    assert label_over_noise(generator) > 0.5
+    assert np.asarray(generator.get_layer("dcgan_generator_embedding").embeddings).std() == pytest.approx(1.0, abs=0.1)
+    one_line_error(lambda: build_dcgan_generator(100, (64, 64, 3), 8, 10, label_init="zeros"), "label_init='zeros'")

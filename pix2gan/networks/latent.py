@@ -1,7 +1,8 @@
 """Latent-variable GAN networks: MLP and DCGAN generators and discriminators (MNIST digits, EuroSAT scenes).
 
 Generators map noise ``z`` (and, if conditional, an integer label) to an image in [-1, 1];
-discriminators map an image (and label) to one logit.
+discriminators map an image (and label) to one logit. Their output layers compute in float32 under any Keras dtype
+policy (a mixed-precision network still outputs float32 images and logits).
 """
 from __future__ import annotations
 
@@ -14,20 +15,36 @@ from keras import layers
 from ..errors import Pix2GanError
 from .blocks import downsample, gan_init, norm_layer, upsample
 
+# The output layers (tanh images, logits) compute in float32 whatever the Keras dtype policy: under
+# mixed_bfloat16 / mixed_float16 the losses and saved outputs then stay float32.
+OUTPUT_DTYPE = "float32"
 
-def label_embedding(labels, num_classes: int, dim: int, name: str):
-    """``Embedding(num_classes, dim)`` of integer labels, flattened to ``(batch, dim)``."""
-    x = layers.Embedding(num_classes, dim, name=f"{name}_embedding")(labels)
+
+LABEL_INITS = ("uniform", "normal")
+
+
+def _label_initializer(label_init: str):
+    if label_init not in LABEL_INITS:
+        raise Pix2GanError(f"label_init={label_init!r} is not a label embedding initialisation: use 'uniform' (Keras's "
+                           "U(-0.05, 0.05)) or 'normal' (N(0, 1), as strong as the noise)", argument="label_init")
+    return "uniform" if label_init == "uniform" else keras.initializers.RandomNormal(0.0, 1.0)
+
+
+def label_embedding(labels, num_classes: int, dim: int, name: str, label_init: str = "uniform"):
+    """``Embedding(num_classes, dim)`` of integer labels, flattened to ``(batch, dim)``; ``label_init``
+    'uniform' starts it at Keras's U(-0.05, 0.05), 'normal' at N(0, 1)."""
+    x = layers.Embedding(num_classes, dim, embeddings_initializer=_label_initializer(label_init),
+                         name=f"{name}_embedding")(labels)
     return layers.Flatten(name=f"{name}_embedding_flat")(x)
 
 
-def _latent_inputs(latent_dim: int, num_classes: int, embed_dim: int | None, name: str):
+def _latent_inputs(latent_dim: int, num_classes: int, embed_dim: int | None, name: str, label_init: str = "uniform"):
     """Noise input (and label input); returns (inputs, noise-plus-label tensor)."""
     z = keras.Input((latent_dim,), name="z")
     if not num_classes:
         return z, z
     labels = keras.Input((1,), dtype="int32", name="label")
-    embedded = label_embedding(labels, num_classes, embed_dim or latent_dim, name)
+    embedded = label_embedding(labels, num_classes, embed_dim or latent_dim, name, label_init)
     return [z, labels], layers.Concatenate(name=f"{name}_z_label")([z, embedded])
 
 
@@ -74,13 +91,14 @@ def build_mlp_generator(latent_dim: int = 64, hidden: Sequence[int] = (256, 256)
         if norm not in (None, "none"):
             x = norm_layer(norm, name=f"{name}_norm{i}")(x)
         x = layers.Activation(activation, name=f"{name}_act{i}")(x)
-    x = layers.Dense(int(math.prod(output_shape)), activation=output_activation, name=f"{name}_out")(x)
-    outputs = layers.Reshape(tuple(output_shape), name=f"{name}_image")(x)
+    x = layers.Dense(int(math.prod(output_shape)), activation=output_activation, dtype=OUTPUT_DTYPE,
+                     name=f"{name}_out")(x)
+    outputs = layers.Reshape(tuple(output_shape), dtype=OUTPUT_DTYPE, name=f"{name}_image")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
 def build_dcgan_generator(latent_dim: int = 100, output_shape: Sequence[int] = (28, 28, 1), filters: int = 64,
-                          num_classes: int = 0, embed_dim: int | None = None,
+                          num_classes: int = 0, embed_dim: int | None = None, label_init: str = "uniform",
                           name: str = "dcgan_generator") -> keras.Model:
     """DCGAN generator (Radford et al. 2016) for small images.
 
@@ -90,11 +108,13 @@ def build_dcgan_generator(latent_dim: int = 100, output_shape: Sequence[int] = (
     down to ``filters``, the last one producing the image. ``n`` comes from :func:`dcgan_depth`
     (2 at 28x28 and 32x32: from 7x7 / 8x8; 3 at 64x64; 4 at 128x128). BatchNorm + ReLU
     everywhere but the output, which is a tanh; no pooling and no hidden fully connected layers.
+    ``label_init`` starts the label embedding at Keras's U(-0.05, 0.05) ('uniform'), which next
+    to N(0, 1) noise is a signal about 35x weaker than the noise's, or at N(0, 1) ('normal').
     """
     h, w, c = (int(v) for v in output_shape)
     depth = dcgan_depth(h, w)
     sh, sw = h // 2 ** depth, w // 2 ** depth
-    inputs, x = _latent_inputs(latent_dim, num_classes, embed_dim, name)
+    inputs, x = _latent_inputs(latent_dim, num_classes, embed_dim, name, label_init)
     x = layers.Dense(sh * sw * filters * 2 ** (depth - 1), use_bias=False, kernel_initializer=gan_init(),
                      name=f"{name}_project")(x)
     x = layers.Reshape((sh, sw, filters * 2 ** (depth - 1)), name=f"{name}_reshape")(x)
@@ -102,7 +122,7 @@ def build_dcgan_generator(latent_dim: int = 100, output_shape: Sequence[int] = (
     x = layers.ReLU(name=f"{name}_project_act")(x)
     for i in range(depth - 1):
         x = upsample(x, filters * 2 ** (depth - 2 - i), size=4, norm="batch", name=f"{name}_up{i + 1}")
-    outputs = layers.Conv2DTranspose(c, 4, strides=2, padding="same", activation="tanh",
+    outputs = layers.Conv2DTranspose(c, 4, strides=2, padding="same", activation="tanh", dtype=OUTPUT_DTYPE,
                                      kernel_initializer=gan_init(), name=f"{name}_out")(x)
     return keras.Model(inputs, outputs, name=name)
 
@@ -129,7 +149,7 @@ def build_mlp_discriminator(input_shape: Sequence[int] = (28, 28, 1), hidden: Se
              else layers.Activation(activation, name=f"{name}_act{i}"))(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"{name}_dropout{i}")(x)
-    outputs = layers.Dense(1, name=f"{name}_logit")(x)
+    outputs = layers.Dense(1, dtype=OUTPUT_DTYPE, name=f"{name}_logit")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -172,14 +192,15 @@ def build_dcgan_discriminator(input_shape: Sequence[int] = (28, 28, 1), filters:
             x = norm_layer(block_norm, name=f"{name}_down{i + 1}_norm")(x)
         x = layers.LeakyReLU(0.2, name=f"{name}_down{i + 1}_act")(x)
     x = layers.Flatten(name=f"{name}_flatten")(x)
-    logit = layers.Dense(1, kernel_initializer=gan_init(), name=f"{name}_logit")
+    logit = layers.Dense(1, kernel_initializer=gan_init(), dtype=OUTPUT_DTYPE, name=f"{name}_logit")
     if spectral_norm:
-        logit = layers.SpectralNormalization(logit, name=f"{name}_logit_sn")
+        logit = layers.SpectralNormalization(logit, dtype=OUTPUT_DTYPE, name=f"{name}_logit_sn")
     outputs = logit(x)
     if num_classes and conditioning == "projection":
-        embedded = layers.Embedding(num_classes, x.shape[-1], embeddings_initializer="zeros",
+        # the projection term joins the float32 logit, so its layers compute in float32 too
+        embedded = layers.Embedding(num_classes, x.shape[-1], embeddings_initializer="zeros", dtype=OUTPUT_DTYPE,
                                     name=f"{name}_projection_embedding")(labels)
-        embedded = layers.Flatten(name=f"{name}_projection_flat")(embedded)
-        projection = layers.Dot(axes=1, name=f"{name}_projection")([x, embedded])
-        outputs = layers.Add(name=f"{name}_logit_projected")([outputs, projection])
+        embedded = layers.Flatten(dtype=OUTPUT_DTYPE, name=f"{name}_projection_flat")(embedded)
+        projection = layers.Dot(axes=1, dtype=OUTPUT_DTYPE, name=f"{name}_projection")([x, embedded])
+        outputs = layers.Add(dtype=OUTPUT_DTYPE, name=f"{name}_logit_projected")([outputs, projection])
     return keras.Model(inputs, outputs, name=name)
