@@ -1,0 +1,1 @@
+"""Benchmarks of pix2gan (scripts; ``python -m bench`` runs bench/run.py)."""

@@ -1,0 +1,751 @@
+"""Uniform benchmark of every zoo entry at its reference configuration.
+
+    python bench/run.py [--only NAME ...] [--json FILE] [--steps N] [--quick] [--data-dir DIR]
+    python -m bench ...                      # the same
+
+Each entry (``pix2gan.zoo.names()``, the recipe's defaults; ``pix2pix-facades`` also at batch 16
+as ``pix2pix-facades@b16``) runs in its own subprocess, so Keras's global dtype policy and the
+peak memory of one entry do not leak into the next. The float32 and bf16 matmul rates (tf.matmul
+of 2048x2048, as bench/train_step.py) are measured once at the top and are the denominators of
+every "share" column.
+
+Columns (ms are per training step; ratios < 1 mean pix2gan is faster than the baseline):
+
+- ``f32 ms`` / ``bf16 ms``: the entry's own trainer (``recipe.build_trainer`` inside
+  ``pix2gan.precision.precision_scope``) run by ``fit()`` on ``Dataset.from_tensors(batch).repeat()``
+  of one synthetic batch of the pipeline's shapes and dtypes (input cost excluded), after one
+  warm-up ``fit()`` that traces. bf16 is skipped (with the reason printed) where
+  ``unsupported_reason("mixed_bfloat16")`` says so.
+- ``base ms``: a plain ``tf.function`` step written here, float32, over the float32 trainer's own
+  networks, the way the TensorFlow tutorials write it (two ``GradientTape`` s; pix2pix objective
+  BCE + 100 L1 for the pix2pix-like and cloud-removal entries, z (+labels) -> G -> D with the
+  entry's BCE / LSGAN for the latent GANs, ``bench.cyclegan.reference_step`` for CycleGAN, one-tape
+  L1 regression for sequence-unet).
+- ``f32/base``, ``bf16/base``: wall time ratio ours / baseline; ``cpu f32/base``, ``cpu bf16/base``: the
+  same with process CPU time (``time.process_time``), steadier on a shared machine. Ours and the
+  baseline alternate in rounds (f32 fit, baseline, bf16 fit; ``rounds x steps`` given per entry)
+  and each figure is the median over rounds.
+- ``img/s``: training images per second (float32).
+- ``inf b1`` / ``inf b16``: generator inference images/s (compiled ``tf.function``,
+  ``training=False``), float32 / bf16.
+- ``RSS MB``: the subprocess's peak resident memory (``ru_maxrss``).
+- ``GFLOP``: one step's FLOPs (2 per multiply-add) of Conv2D, Conv2DTranspose and Dense layers for
+  the whole batch: forward x3 for forward + backward, G once and D as often as the step calls it
+  (CycleGAN: each generator 3 times, each discriminator on 3 image sets). Counted from the layer
+  shapes via ``model.layers`` (nested models recursed); fully convolutional networks with unknown
+  spatial size are cloned onto the batch's size first.
+- ``mm% f32`` / ``mm% bf16``: achieved FLOP/s of the f32 / bf16 step as a share of the f32 / bf16
+  matmul rate; ``inf16 mm%``: the same for the float32 generator's forward pass at batch 16.
+- ``empty ms``: for the MNIST MLP GANs, one step of a ``keras.Model`` whose ``train_step`` returns
+  ``{}``, run by ``fit()`` on the same dataset: Keras's per-step overhead.
+- ``in img/s``: the entry's real training pipeline
+  (``recipe.load_data(recipe.resolve_source(data_dir, options), options, None, seed).train``) iterated
+  alone (after its first batch, which fills the shuffle buffers); the JSON's ``data`` says whether it
+  read the real data (../shared/data/<data set>, or ``--data-dir``) or the synthetic fallback.
+- ``wait``: share of step time spent waiting for input, ``(t_real - t_const) / t_real`` floored at 0:
+  float32 ``fit()`` on the real pipeline against ``fit()`` on the constant batch, same steps,
+  alternating (MNIST entries); for the entries of a second or more per step, the real-pipeline
+  steps of the retracing fit below against the constant-batch median of the timed rounds.
+- ``retraces``: how often the float32 trainer's ``train_step`` ran in Python (was traced) after the
+  first ``fit()``, over every later ``fit()`` of the run: the rounds, the input rounds and a fit of
+  ``mem steps`` steps on the real pipeline (1,000 for the MLP GANs; fewer for the expensive entries,
+  as listed). The first ``fit()``'s own count (2 where the step makes its metric trackers while
+  tracing, which makes ``tf.function`` trace twice) is ``first_traces`` in the JSON.
+- ``RSS +MB``: VmRSS growth in that fit between the end of its step ``mem steps / 10`` (step 100 of
+  1,000) and its last step.
+
+Steps per entry are in ``PLANS`` (rounds x steps of the timed comparison, input rounds, mem steps);
+``--steps N`` sets the steps per round of every entry, ``--quick`` uses 2 rounds x 3 steps, 64 px
+crops for pix2pix / CycleGAN and the synthetic data sets. Short steps are timed inside one
+``fit()`` from the end of its first step to the end of its last (so ``fit()``'s per-call set-up is
+left out); steps of about 0.3 s or more (by the FLOP count) are timed as whole ``fit()`` calls.
+
+Measured 2026-12-02 04:04-04:37 UTC (``python bench/run.py --json ...``, the default plan, 2010 s in
+all), 2 CPU cores with AVX512_BF16 / AMX, TensorFlow 2.20.0, Keras 3.15.1, no GPU, glibc malloc
+tuned (``pix2gan.allocator``). The machine was shared: another engineer's benchmarks and tests ran
+on the same 2 cores throughout (load average about 7), so wall times moved by up to 2x between
+rounds; the CPU-time ratios are the steadier figures, and the heavy entries' figures rest on 2-3
+steps each. The library was being edited during the run (each entry imports the working tree when
+its subprocess starts). Ratios: ours / baseline, the bf16 columns against the float32 baseline.
+
+| entry | batch | f32 ms | bf16 ms | base ms | f32/base | bf16/base | cpu f32/base | cpu bf16/base | img/s | GFLOP | mm% f32 | mm% bf16 | empty ms |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| cgan-mnist | 100 | 70.2 | 55.8 | 65.1 | 1.08 | 0.86 | 1.10 | 1.00 | 1424.4 | 2.8 | 37% | 14% | 0.67 |
+| cloud-removal-eurosat | 64 | 4745.0 | 2384.6 | 3774.2 | 1.26 | 0.63 | 1.03 | 0.65 | 13.5 | 328.3 | 64% | 39% | - |
+| cloud-removal-eurosat-plus | 64 | 3515.5 | 3895.2 | 3715.3 | 0.95 | 1.05 | 0.99 | 0.64 | 18.2 | 328.4 | 87% | 24% | - |
+| cyclegan-eurosat | 1 | 901.8 | 652.0 | 925.7 | 0.97 | 0.70 | 1.01 | 0.62 | 1.1 | 85.1 | 88% | 37% | - |
+| cyclegan-facades | 1 | 41268.8 | 10272.2 | 19065.8 | 2.16 | 0.54 | 1.00 | 0.37 | 0.0 | 1897.1 | 43% | 52% | - |
+| dcgan-eurosat | 128 | 2615.6 | 1290.1 | 1852.1 | 1.41 | 0.70 | 1.02 | 0.70 | 48.9 | 163.2 | 58% | 36% | - |
+| dcgan-eurosat-plus | 64 | 969.8 | 984.0 | 708.9 | 1.37 | 1.39 | 1.02 | 0.74 | 66.0 | 81.6 | 78% | 23% | - |
+| dcgan-mnist | 64 | 118.3 | 77.8 | 112.3 | 1.05 | 0.69 | 1.05 | 0.82 | 541.1 | 8.3 | 65% | 30% | - |
+| gan-mnist | 100 | 7.2 | 6.4 | 7.0 | 1.02 | 0.91 | 1.12 | 1.10 | 13952.8 | 0.5 | 63% | 22% | 0.67 |
+| lsgan-mnist | 100 | 62.1 | 55.4 | 53.2 | 1.17 | 1.04 | 1.12 | 1.07 | 1609.9 | 2.8 | 42% | 14% | 0.86 |
+| pix2pix-facades | 1 | 2226.0 | 1114.9 | 1785.2 | 1.25 | 0.62 | 1.08 | 0.73 | 0.4 | 74.7 | 31% | 19% | - |
+| pix2pix-facades@b16 | 16 | 19109.4 | 9417.1 | 19030.6 | 1.00 | 0.49 | 0.99 | 0.47 | 0.8 | 1194.5 | 58% | 36% | - |
+| sequence-unet | 16 | 2772.7 | 1968.6 | 2923.5 | 0.95 | 0.67 | 0.98 | 0.62 | 5.8 | 221.4 | 74% | 32% | - |
+
+| entry | inf b1 f32 | inf b1 bf16 | inf b16 f32 | inf b16 bf16 | inf16 mm% | RSS MB | in img/s | wait | retraces | first traces | mem steps | RSS +MB |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| cgan-mnist | 815.2 | 706.1 | 12246.2 | 8442.6 | 35% | 1418 | 124017 | 0.0% | 0 | 2 | 1000 | +5.9 |
+| cloud-removal-eurosat | 35.5 | 47.9 | 77.6 | 191.8 | 109% | 3499 | 1215 | 0.0% | 0 | 1 | 3 | +2.1 |
+| cloud-removal-eurosat-plus | 43.5 | 53.6 | 72.3 | 175.5 | 101% | 3551 | 282 | 0.0% | 0 | 1 | 3 | +4.5 |
+| cyclegan-eurosat | 15.8 | 40.5 | 20.0 | 77.6 | 81% | 3180 | 1894 | 0.0% | 0 | 1 | 6 | +1.3 |
+| cyclegan-facades | 0.9 | 3.5 | 1.2 | 2.8 | 110% | 6034 | 454 | 0.0% | 0 | 1 | 2 | +0.4 |
+| dcgan-eurosat | 382.6 | 370.1 | 757.9 | 1269.3 | 101% | 1669 | 28273 | 0.0% | 0 | 2 | 3 | +4.2 |
+| dcgan-eurosat-plus | 378.2 | 369.5 | 550.5 | 883.2 | 74% | 1432 | 4874 | 0.0% | 0 | 2 | 3 | +25.5 |
+| dcgan-mnist | 688.5 | 550.9 | 3908.7 | 4322.8 | 57% | 1285 | 66609 | 0.0% | 0 | 2 | 200 | +6.5 |
+| gan-mnist | 2274.5 | 2021.1 | 29732.0 | 26839.7 | 16% | 1294 | 85229 | 0.0% | 0 | 2 | 1000 | +11.6 |
+| lsgan-mnist | 856.0 | 647.3 | 10287.5 | 8728.9 | 29% | 1496 | 90871 | 0.0% | 0 | 2 | 1000 | +11.7 |
+| pix2pix-facades | 3.5 | 6.6 | 8.4 | 28.2 | 94% | 3947 | 400 | 0.0% | 0 | 1 | 4 | +1.6 |
+| pix2pix-facades@b16 | 3.7 | 7.4 | 6.8 | 14.5 | 76% | 5337 | 239 | 0.0% | 0 | 1 | 2 | +133.7 |
+| sequence-unet | 8.5 | 10.1 | 19.2 | 48.9 | 82% | 2764 | 986 | 15.9% | 0 | 1 | 2 | +0.0 |
+
+matmul: float32 107.7 GFLOP/s, bfloat16 354.4 GFLOP/s (measured under that load; the convolutions'
+oneDNN kernels beat this tf.matmul rate, hence shares above 100%). ``wait`` for the entries of a
+second or more per step compares one real-pipeline step with the timed rounds' median: within the
+noise, except perhaps sequence-unet (15.9% on one step; its pipeline alone runs 986 img/s, 170x
+what the step takes). ``RSS +MB`` of pix2pix-facades@b16 is between its steps 1 and 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, REPO)
+SHARED = os.path.join(REPO, "..", "shared", "data")
+
+# Steps per entry: (rounds, steps per round) for the timed comparison, (rounds, steps) for the
+# input-wait comparison, steps of the retracing / memory fit. Sized so the default run takes about
+# 25 minutes on 2 cores: heavy entries get 2-3 measured steps per variant, MNIST hundreds.
+PLANS = {
+    "gan-mnist": ((5, 100), (3, 100), 1000),
+    "cgan-mnist": ((5, 100), (3, 100), 1000),
+    "lsgan-mnist": ((5, 100), (3, 100), 1000),
+    "dcgan-mnist": ((3, 10), (2, 10), 200),
+    "dcgan-eurosat": ((2, 1), (0, 0), 3),
+    "dcgan-eurosat-plus": ((2, 1), (0, 0), 3),
+    "cloud-removal-eurosat": ((2, 1), (0, 0), 3),
+    "cloud-removal-eurosat-plus": ((2, 1), (0, 0), 3),
+    "cyclegan-eurosat": ((3, 2), (0, 0), 6),
+    "cyclegan-facades": ((2, 1), (0, 0), 2),
+    "pix2pix-facades": ((3, 1), (0, 0), 4),
+    "pix2pix-facades@b16": ((2, 1), (0, 0), 2),
+    "sequence-unet": ((2, 1), (0, 0), 2),
+}
+# (input rounds 0: the wait share comes from the retracing fit on the real pipeline against the
+# constant-batch median of the timed rounds, which saves the heavy entries two more fits)
+QUICK_PLAN = ((2, 3), (1, 3), 20)  # mem steps >= 3: the wait needs 2 intervals
+MLP_GANS = ("gan-mnist", "cgan-mnist", "lsgan-mnist")
+# where each data set lives in the shared copy (read in place)
+SHARED_DIRS = {"mnist": "mnist", "eurosat": "eurosat", "facades": "facades"}
+
+
+def say(*parts) -> None:
+    print(*parts, flush=True)
+
+
+def configs(only: list[str] | None) -> list[tuple[str, str, dict]]:
+    """``(label, entry, setting overrides)`` of every configuration benched."""
+    from pix2gan import zoo
+    out = []
+    for name in zoo.names():
+        out.append((name, name, {}))
+        if name == "pix2pix-facades":
+            out.append((f"{name}@b16", name, {"batch_size": 16}))
+    if only:
+        out = [c for c in out if c[0] in only or c[1] in only]
+    return out
+
+
+# ----------------------------------------------------------------------------- measurements
+
+def matmul_rate(dtype, n: int = 2048, seconds: float = 3.0) -> float:
+    """Sustained matmul FLOP/s of this machine in ``dtype`` (TensorFlow, all cores)."""
+    import tensorflow as tf
+    a = tf.cast(tf.random.normal((n, n)), dtype)
+    b = tf.cast(tf.random.normal((n, n)), dtype)
+    mm = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b), tf.float32)))
+    mm().numpy()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        mm().numpy()
+        count += 1
+    return 2.0 * n ** 3 * count / (time.perf_counter() - start)
+
+
+def vm_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def clock(call) -> tuple[float, float]:
+    """Wall and process CPU seconds of one ``call()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    call()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def all_layers(model):
+    """Every layer of ``model``, nested models' layers included (public ``model.layers`` only)."""
+    import keras
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+        else:
+            yield layer
+
+
+def forward_flops(model, image_shape=None) -> float:
+    """Forward FLOPs per image of every Conv2D, Conv2DTranspose and Dense in ``model``. A network
+    whose input has unknown spatial dimensions is cloned onto ``image_shape`` first."""
+    import keras
+    import numpy as np
+    shape = tuple(model.inputs[0].shape[1:])
+    if len(model.inputs) == 1 and None in shape and image_shape is not None:
+        model = keras.models.clone_model(model, input_tensors=keras.Input(shape=tuple(image_shape), batch_size=1))
+    total = 0.0
+    for layer in all_layers(model):
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            _, h, w, cin = layer.input.shape
+            total += 2.0 * h * w * cin * np.prod(layer.kernel_size) * layer.filters
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, cout = layer.output.shape
+            cin = layer.input.shape[-1]
+            total += 2.0 * h * w * cout * np.prod(layer.kernel_size) * cin / layer.groups
+        elif isinstance(layer, keras.layers.Dense):
+            positions = np.prod([d for d in layer.input.shape[1:-1]]) if len(layer.input.shape) > 2 else 1
+            total += 2.0 * positions * layer.input.shape[-1] * layer.units
+    return float(total)
+
+
+def median(values) -> float:
+    import numpy as np
+    return float(np.median(np.asarray(values, dtype=float))) if values else float("nan")
+
+
+# ----------------------------------------------------------------------------- the baseline steps
+
+def baseline_step(recipe, trainer, batch):
+    """A plain float32 ``tf.function`` step over ``trainer``'s networks, written as the TensorFlow
+    tutorials write it; returns ``run()`` (one step) for the entry's kind of trainer."""
+    import keras
+    import tensorflow as tf
+    kind = type(trainer).__name__
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def adam(variables):
+        opt = keras.optimizers.Adam(2e-4, beta_1=0.5)
+        opt.build(variables)  # before the first traced call (see KERAS3_NOTES)
+        return opt
+
+    if kind == "CycleGAN":
+        from bench.cyclegan import reference_step
+        step = reference_step(recipe.image_size, recipe.n_blocks)
+        a, b = tf.constant(batch[0]), tf.constant(batch[1])
+        return lambda: step(a, b).numpy(), "bench.cyclegan.reference_step"
+    if kind == "Regression":
+        g = trainer.generator
+        opt = adam(g.trainable_variables)
+        x, y = tf.constant(batch[0]), tf.constant(batch[1])
+
+        @tf.function
+        def regress(x, y):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.abs(g(x, training=True) - y))
+            opt.apply_gradients(zip(tape.gradient(loss, g.trainable_variables), g.trainable_variables))
+            return loss
+        return lambda: regress(x, y).numpy(), "L1 regression, one tape"
+    g, d = trainer.generator, trainer.discriminator
+    g_opt, d_opt = adam(g.trainable_variables), adam(d.trainable_variables)
+    if kind == "LatentGAN":
+        images = tf.constant(batch[0] if isinstance(batch, tuple) else batch)
+        labels = tf.reshape(tf.cast(batch[1], tf.int32), (-1, 1)) if isinstance(batch, tuple) else None
+        conditional = len(g.inputs) == 2
+        latent = g.inputs[0].shape[-1]
+        lsgan = trainer.adversarial_loss == "lsgan"
+        n = images.shape[0]
+
+        def adv(logits, target):
+            if lsgan:
+                return tf.reduce_mean(tf.square(logits - target))
+            return bce(tf.fill(tf.shape(logits), target), logits)
+
+        @tf.function
+        def latent_step(images, labels):
+            z = tf.random.normal((n, latent))
+            with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+                fake = g([z, labels] if conditional else z, training=True)
+                real_out = d([images, labels] if conditional else images, training=True)
+                fake_out = d([fake, labels] if conditional else fake, training=True)
+                g_loss = adv(fake_out, 1.0)
+                d_loss = adv(real_out, 1.0) + adv(fake_out, 0.0)
+            d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d.trainable_variables), d.trainable_variables))
+            g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g.trainable_variables), g.trainable_variables))
+            return g_loss
+        return (lambda: latent_step(images, labels).numpy(),
+                f"z{' + labels' if conditional else ''} -> G -> D, {'LSGAN' if lsgan else 'BCE'}")
+    # pix2pix objective (Pix2Pix, CloudPix2Pix, SequencePix2Pix): the first target is the image
+    x = tf.constant(batch[0])
+    y = tf.constant(batch[1][0] if isinstance(batch[1], tuple) else batch[1])
+    conditional = len(d.inputs) == 2
+
+    @tf.function
+    def pix2pix_step(x, y):
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = g(x, training=True)
+            real_out = d([x, y] if conditional else y, training=True)
+            fake_out = d([x, fake] if conditional else fake, training=True)
+            g_loss = bce(tf.ones_like(fake_out), fake_out) + 100.0 * tf.reduce_mean(tf.abs(y - fake))
+            d_loss = bce(tf.ones_like(real_out), real_out) + bce(tf.zeros_like(fake_out), fake_out)
+        g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g.trainable_variables), g.trainable_variables))
+        d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d.trainable_variables), d.trainable_variables))
+        return g_loss
+    return lambda: pix2pix_step(x, y).numpy(), f"pix2pix BCE + 100 L1, {'conditional' if conditional else 'plain'} D"
+
+
+def step_flops(trainer, image_shape) -> float:
+    """FLOPs of one step per image (forward x3 for forward + backward, every network call)."""
+    kind = type(trainer).__name__
+    nets = trainer.networks
+    if kind == "CycleGAN":
+        g = sum(forward_flops(nets[n], image_shape) for n in ("generator_ab", "generator_ba"))
+        d = sum(forward_flops(nets[n], image_shape) for n in ("discriminator_a", "discriminator_b"))
+        calls_g = 3 if trainer.identity_weight else 2
+        return 3.0 * (calls_g * g + 3 * d)
+    g = forward_flops(nets["generator"], image_shape)
+    if "discriminator" not in nets:
+        return 3.0 * g
+    return 3.0 * (g + 2 * forward_flops(nets["discriminator"], image_shape))
+
+
+def generator_of(trainer):
+    return trainer.networks["generator_ab"] if "generator_ab" in trainer.networks else trainer.generator
+
+
+def generator_inputs(generator, batch, n: int):
+    """Inputs of ``n`` images for ``generator``: noise (+ labels) or the batch's first images, tiled."""
+    import numpy as np
+    import tensorflow as tf
+    rng = np.random.default_rng(1)
+    if len(generator.inputs) == 2 or len(generator.inputs[0].shape) == 2:
+        z = tf.constant(rng.standard_normal((n, generator.inputs[0].shape[-1])).astype("float32"))
+        return [z, tf.constant(rng.integers(0, 10, (n, 1)).astype("int32"))] if len(generator.inputs) == 2 else z
+    x = batch[0]
+    reps = -(-n // x.shape[0])
+    return tf.constant(np.concatenate([x] * reps)[:n])
+
+
+def inference_rate(generator, inputs, n: int, seconds: float) -> float:
+    """Images/s of ``generator(inputs, training=False)`` compiled with tf.function (median call)."""
+    import tensorflow as tf
+    run = tf.function(lambda x: generator(x, training=False))
+    run(inputs).numpy()
+    times, start = [], time.perf_counter()
+    while len(times) < 2 or (time.perf_counter() - start < seconds and len(times) < 200):
+        wall = time.perf_counter()
+        run(inputs).numpy()
+        times.append(time.perf_counter() - wall)
+    return n / median(times)
+
+
+# ----------------------------------------------------------------------------- one entry (subprocess)
+
+def synthetic_batch(spec, batch_size: int):
+    """One batch of random values with ``spec``'s shapes and dtypes (the batch dimension filled in)."""
+    import numpy as np
+    import tensorflow as tf
+    rng = np.random.default_rng(0)
+
+    def make(s):
+        shape = [batch_size if d is None else d for d in s.shape]
+        if s.dtype.is_integer:
+            return rng.integers(0, 10, shape).astype(s.dtype.as_numpy_dtype)
+        return rng.uniform(0, 1, shape).astype(s.dtype.as_numpy_dtype)
+    return tf.nest.map_structure(make, spec)
+
+
+def constant_dataset(batch, spec):
+    """``from_tensors(batch).repeat()`` with the real pipeline's element_spec (static shapes relaxed
+    to it), so the trainer's train function sees one signature from both datasets."""
+    import tensorflow as tf
+    ds = tf.data.Dataset.from_tensors(batch).repeat()
+
+    def relax(*tensors):
+        flat = [tf.compat.v1.placeholder_with_default(t, shape=s.shape)
+                for t, s in zip(tf.nest.flatten(tensors), tf.nest.flatten(spec))]
+        return tf.nest.pack_sequence_as(spec, flat)
+    return ds.map(relax)
+
+
+def count_traces(trainer) -> list[int]:
+    """Wrap ``trainer.train_step`` so each Python execution (a trace) adds one to the returned counter."""
+    counter = [0]
+    inner = trainer.train_step
+
+    def train_step(data):
+        counter[0] += 1
+        return inner(data)
+    trainer.train_step = train_step
+    return counter
+
+
+def child(args) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from pix2gan import zoo
+    from pix2gan.allocator import allocator_state, tune_allocator
+    from pix2gan.precision import precision_scope, unsupported_reason
+
+    label, entry, overrides = args.child, args.entry, json.loads(args.overrides)
+    (rounds, steps), (in_rounds, in_steps), mem_steps = PLANS[label]
+    if args.quick:  # smoke run: at most the quick plan's steps
+        (q_rounds, q_steps), (q_in_rounds, q_in_steps), q_mem = QUICK_PLAN
+        rounds, steps = q_rounds, min(q_steps, steps)
+        in_rounds, in_steps = min(q_in_rounds, in_rounds), min(q_in_steps, in_steps)
+        mem_steps = min(q_mem, max(3, mem_steps))
+    if args.steps:
+        steps = in_steps = args.steps
+    tune_allocator()  # as Recipe.train does: the step is timed under the allocator training uses
+    keras.utils.set_random_seed(0)
+    recipe = zoo.get(entry, **overrides)
+    if args.quick and hasattr(recipe, "image_size") and entry.startswith(("pix2pix", "cyclegan")):
+        recipe = recipe.replace(image_size=64)  # smoke run: small sizes
+    row = {"entry": label, "batch": recipe.batch_size, "allocator": allocator_state(),
+           "plan": {"rounds": rounds, "steps": steps, "input_rounds": in_rounds, "input_steps": in_steps,
+                    "mem_steps": mem_steps}}
+
+    # --- the real training pipeline (or the synthetic fallback)
+    data_dir = args.data_dir
+    if data_dir is None and not args.quick:
+        shared = os.path.join(SHARED, SHARED_DIRS.get(recipe.dataset, recipe.dataset))
+        data_dir = shared if os.path.exists(shared) and recipe.holds_data(shared) else None
+    options = recipe.Options(synthetic=data_dir is None and args.quick)
+    start = time.perf_counter()
+    source = recipe.resolve_source(data_dir, options)
+    data = recipe.load_data(source, options, None, 0)
+    real_ds = data.train
+    if int(real_ds.cardinality()) != int(tf.data.INFINITE_CARDINALITY):
+        real_ds = real_ds.repeat()
+    row["data"] = source.kind if source.kind == "synthetic" else f"{source.kind} {os.path.normpath(source.path)}"
+    row["data_load_s"] = time.perf_counter() - start
+    spec = real_ds.element_spec
+    batch = synthetic_batch(spec, recipe.batch_size)
+    const_ds = constant_dataset(batch, spec)
+    image_shape = tf.nest.flatten(spec)[0].shape[1:]
+    say(f"  [{label}] data: {row['data']} ({row['data_load_s']:.1f} s), batch {recipe.batch_size}, "
+        f"spec {[tuple(s.shape) for s in tf.nest.flatten(spec)]}")
+
+    # --- trainers
+    precisions = ["float32"]
+    reason = unsupported_reason("mixed_bfloat16")
+    if reason:
+        say(f"  [{label}] bf16 skipped: {reason}")
+        row["bf16_skipped"] = reason
+    else:
+        precisions.append("mixed_bfloat16")
+    trainers, traces = {}, {}
+    for p in precisions:
+        with precision_scope(p):
+            trainers[p] = recipe.build_trainer(1000, 0, False)
+        traces[p] = count_traces(trainers[p])
+    f32 = trainers["float32"]
+    run_base, base_kind = baseline_step(recipe, f32, batch)
+    row["baseline"] = base_kind
+
+    def fit(trainer, ds, n, callbacks=()):
+        trainer.fit(ds, steps_per_epoch=n, epochs=1, verbose=0, callbacks=list(callbacks))
+
+    class Stamps(keras.callbacks.Callback):
+        """Wall and CPU clock at the end of every batch."""
+        def __init__(self):
+            super().__init__()
+            self.marks = []
+
+        def on_train_batch_end(self, batch_index, logs=None):
+            self.marks.append((time.perf_counter(), time.process_time()))
+
+    def timed_fit(trainer, ds, n):
+        """Wall and CPU seconds per step of ``n`` steps of one ``fit()`` of ``n + 1`` steps: from the end
+        of its first step to the end of its last, so the per-call cost of ``fit()`` (its iterator, its
+        callbacks) is left out, as it is paid once per training run, not per step."""
+        stamps = Stamps()
+        fit(trainer, ds, n + 1, [stamps])
+        (w0, c0), (w1, c1) = stamps.marks[0], stamps.marks[-1]
+        return (w1 - w0) / n, (c1 - c0) / n
+
+    def base_steps(n):
+        for _ in range(n):
+            run_base()
+
+    start = time.perf_counter()
+    for p, t in trainers.items():
+        fit(t, const_ds, 1)  # trace outside the timing
+    first_traces = traces["float32"][0]
+    run_base()
+    say(f"  [{label}] traced {', '.join(trainers)} and the baseline in {time.perf_counter() - start:.1f} s; "
+        f"{rounds} rounds x {steps} steps")
+
+    # FLOPs first: they say whether a step is long enough to time whole fit() calls
+    rates = json.loads(args.rates)
+    per_image = step_flops(f32, image_shape)
+    row["gflop_step"] = per_image * recipe.batch_size / 1e9
+    # a step of a second or more: fit()'s per-call cost (milliseconds) is noise, so whole calls of
+    # `steps` steps are timed; shorter steps are timed inside one fit() (see timed_fit)
+    slow = row["gflop_step"] * 1e9 / rates["float32"] > 0.3
+
+    def time_fit(trainer, ds, n):
+        if slow:
+            wall, cpu = clock(lambda: fit(trainer, ds, n))
+            return wall / n, cpu / n
+        return timed_fit(trainer, ds, n)
+
+    # --- alternating rounds: ours f32, baseline, ours bf16
+    times = {p: [] for p in precisions}
+    times["baseline"] = []
+    for r in range(rounds):
+        for name in precisions[:1] + ["baseline"] + precisions[1:]:
+            if name == "baseline":
+                wall, cpu = clock(lambda: base_steps(steps))
+                times[name].append((wall / steps, cpu / steps))
+            else:
+                times[name].append(time_fit(trainers[name], const_ds, steps))
+        say(f"  [{label}] round {r + 1}: " + ", ".join(f"{k} {v[-1][0] * 1e3:.1f} ms" for k, v in times.items()))
+    for name, values in times.items():
+        key = {"float32": "f32", "mixed_bfloat16": "bf16", "baseline": "base"}[name]
+        row[f"{key}_ms"] = median([w for w, _ in values]) * 1e3
+        row[f"{key}_cpu_ms"] = median([c for _, c in values]) * 1e3
+    for key in ("f32", "bf16"):
+        if f"{key}_ms" in row:
+            row[f"{key}_ratio"] = row[f"{key}_ms"] / row["base_ms"]
+            row[f"{key}_cpu_ratio"] = row[f"{key}_cpu_ms"] / row["base_cpu_ms"]
+    row["img_s"] = recipe.batch_size / (row["f32_ms"] / 1e3)
+
+    # --- shares of the matmul rates
+    row["mm_f32"] = row["gflop_step"] * 1e9 / (row["f32_ms"] / 1e3) / rates["float32"]
+    if "bf16_ms" in row and rates.get("bfloat16"):
+        row["mm_bf16"] = row["gflop_step"] * 1e9 / (row["bf16_ms"] / 1e3) / rates["bfloat16"]
+
+    # --- generator inference
+    seconds = 0.2 if args.quick else 2.0
+    g_flops = forward_flops(generator_of(f32), image_shape)
+    for n in (1, 16):
+        for p, t in trainers.items():
+            key = "f32" if p == "float32" else "bf16"
+            g = generator_of(t)
+            row[f"inf{n}_{key}"] = inference_rate(g, generator_inputs(g, batch, n), n, seconds)
+        if n == 16:
+            row["inf16_mm_f32"] = g_flops * row["inf16_f32"] / rates["float32"]
+            if "inf16_bf16" in row and rates.get("bfloat16"):
+                row["inf16_mm_bf16"] = g_flops * row["inf16_bf16"] / rates["bfloat16"]
+    say(f"  [{label}] inference img/s b1 {row['inf1_f32']:.1f} / {row.get('inf1_bf16', float('nan')):.1f}, "
+        f"b16 {row['inf16_f32']:.1f} / {row.get('inf16_bf16', float('nan')):.1f} (f32 / bf16)")
+
+    # --- per-step overhead of fit() (MLP GANs)
+    if entry in MLP_GANS:
+        class EmptyStep(keras.Model):
+            def call(self, inputs):
+                return inputs
+
+            def train_step(self, data):
+                # `{}` itself fails in Keras 3.15's TF trainer (OptionalFromValue of no tensors), so
+                # the step returns one constant
+                return {"n": tf.constant(0.0)}
+        empty = EmptyStep()
+        empty.compile()
+        empty.built = True
+        fit(empty, const_ds, 1)
+        empties = [timed_fit(empty, const_ds, steps)[0] for _ in range(rounds)]
+        row["empty_ms"] = median(empties) * 1e3
+        row["empty_steps_s"] = 1e3 / row["empty_ms"]
+
+    # --- input pipeline alone, then the wait share (real pipeline vs constant batch, alternating)
+    n_batches = max(in_steps * in_rounds, 10 if recipe.batch_size >= 16 else 50)
+    iterator = iter(real_ds)
+    next(iterator)  # the first batch fills shuffle buffers: startup, not throughput
+    wall = time.perf_counter()
+    for _ in range(n_batches):
+        tf.nest.map_structure(lambda t: t.numpy(), next(iterator))
+    row["input_img_s"] = n_batches * recipe.batch_size / (time.perf_counter() - wall)
+    del iterator
+    real_t, const_t = [], []
+    for _ in range(in_rounds):
+        real_t.append(timed_fit(f32, real_ds, in_steps)[0])
+        const_t.append(timed_fit(f32, const_ds, in_steps)[0])
+
+    # --- retracing and memory growth over one long fit() on the real pipeline (its steps after the
+    # first also give the wait share where no input rounds were run)
+    marks = {}
+    mark_at = max(1, mem_steps // 10)
+
+    class Rss(Stamps):
+        def on_train_batch_end(self, batch_index, logs=None):
+            super().on_train_batch_end(batch_index, logs)
+            if batch_index + 1 == mark_at:
+                marks["early"] = vm_rss_mb()
+            marks["last"] = vm_rss_mb()
+    before = traces["float32"][0]
+    rss = Rss()
+    fit(f32, real_ds, mem_steps, [rss])
+    if not in_rounds:
+        (w0, _), (w1, _) = rss.marks[0], rss.marks[-1]
+        real_t, const_t = [(w1 - w0) / (len(rss.marks) - 1)], [row["f32_ms"] / 1e3]
+    t_real, t_const = median(real_t), median(const_t)
+    row["wait"] = max(0.0, (t_real - t_const) / t_real)
+    row["real_ms"], row["const_ms"] = t_real * 1e3, t_const * 1e3
+    say(f"  [{label}] input {row['input_img_s']:.0f} img/s alone; fit real {t_real * 1e3:.1f} ms/step vs constant "
+        f"{t_const * 1e3:.1f}: wait {row['wait']:.1%}")
+    row["mem_steps"] = mem_steps
+    row["rss_growth_mb"] = marks["last"] - marks["early"]
+    row["first_traces"] = first_traces
+    row["retraces"] = traces["float32"][0] - first_traces
+    row["traces_in_mem_fit"] = traces["float32"][0] - before
+    getter = getattr(f32.train_function, "experimental_get_tracing_count", None)
+    if getter is not None:
+        row["train_function_tracing_count"] = int(getter())
+    if "mixed_bfloat16" in traces:
+        row["traces_bf16"] = traces["mixed_bfloat16"][0]
+    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    say(f"  [{label}] {mem_steps} steps: train_step traced {first_traces}x by the first fit, retraced "
+        f"{row['retraces']}x after it ({row['traces_in_mem_fit']} "
+        f"in that fit), RSS {marks['early']:.0f} -> {marks['last']:.0f} MB; peak RSS {row['peak_rss_mb']:.0f} MB")
+    return row
+
+
+# ----------------------------------------------------------------------------- the table
+
+COLUMNS = [  # (header, key, format)
+    ("entry", "entry", "{}"), ("batch", "batch", "{}"),
+    ("f32 ms", "f32_ms", "{:.1f}"), ("bf16 ms", "bf16_ms", "{:.1f}"), ("base ms", "base_ms", "{:.1f}"),
+    ("f32/base", "f32_ratio", "{:.2f}"), ("bf16/base", "bf16_ratio", "{:.2f}"),
+    ("cpu f32/base", "f32_cpu_ratio", "{:.2f}"), ("cpu bf16/base", "bf16_cpu_ratio", "{:.2f}"),
+    ("img/s", "img_s", "{:.1f}"),
+    ("inf b1 f32", "inf1_f32", "{:.1f}"), ("inf b1 bf16", "inf1_bf16", "{:.1f}"),
+    ("inf b16 f32", "inf16_f32", "{:.1f}"), ("inf b16 bf16", "inf16_bf16", "{:.1f}"),
+    ("RSS MB", "peak_rss_mb", "{:.0f}"), ("GFLOP", "gflop_step", "{:.2f}"),
+    ("mm% f32", "mm_f32", "{:.0%}"), ("mm% bf16", "mm_bf16", "{:.0%}"), ("inf16 mm%", "inf16_mm_f32", "{:.0%}"),
+    ("empty ms", "empty_ms", "{:.2f}"),
+    ("in img/s", "input_img_s", "{:.0f}"), ("wait", "wait", "{:.1%}"),
+    ("retraces", "retraces", "{}"), ("mem steps", "mem_steps", "{}"), ("RSS +MB", "rss_growth_mb", "{:+.1f}"),
+]
+REQUIRED = [key for _, key, _ in COLUMNS if key not in ("bf16_ms", "bf16_ratio", "bf16_cpu_ratio", "inf1_bf16",
+                                                       "inf16_bf16", "mm_bf16", "empty_ms")]
+
+
+def cell(row: dict, key: str, fmt: str) -> str:
+    value = row.get(key)
+    if value is None:
+        return "-"
+    return fmt.format(value)
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(h for h, _, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['entry']} | failed: {row['error']} |")
+            continue
+        lines.append("| " + " | ".join(cell(row, k, f) for _, k, f in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def finite_row(row: dict) -> bool:
+    """Whether every required column of ``row`` holds a finite number."""
+    return all(isinstance(row.get(k), (int, float)) and math.isfinite(row[k]) for k in REQUIRED if k != "entry")
+
+
+def write_json(path: str, rates: dict, rows: list[dict]) -> None:
+    import keras
+    import tensorflow as tf
+    with open(path, "w") as f:
+        json.dump({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu_cores": os.cpu_count(),
+                   "tensorflow": tf.__version__, "keras": keras.__version__,
+                   "matmul_flops": rates, "entries": rows}, f, indent=1)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="+", help="entries (or labels such as pix2pix-facades@b16) to bench")
+    p.add_argument("--json", help="write the results here")
+    p.add_argument("--steps", type=int, help="steps per round (all entries)")
+    p.add_argument("--quick", action="store_true", help="smoke run: few steps, 64 px, synthetic data")
+    p.add_argument("--data-dir", help="data folder for every entry (default: ../shared/data/<data set>)")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds per entry subprocess")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--entry", help=argparse.SUPPRESS)
+    p.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
+    p.add_argument("--rates", default="{}", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.child:
+        row = child(args)
+        # the row also goes to the progress stream, so a log of an interrupted run keeps it
+        say(f"  [{args.child}] row {json.dumps(row)}")
+        print("RESULT " + json.dumps(row), flush=True)
+        return 0
+
+    import keras
+    import tensorflow as tf
+
+    from pix2gan.precision import unsupported_reason
+    started = time.perf_counter()
+    say(f"bench/run.py {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {os.cpu_count()} CPU cores, "
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, GPU: {bool(tf.config.list_physical_devices('GPU'))}")
+    seconds = 0.5 if args.quick else 3.0
+    rates = {"float32": matmul_rate(tf.float32, seconds=seconds)}
+    if unsupported_reason("mixed_bfloat16") is None:
+        rates["bfloat16"] = matmul_rate(tf.bfloat16, seconds=seconds)
+    say("matmul 2048x2048: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in rates.items()))
+    rows = []
+    for label, entry, overrides in configs(args.only):
+        say(f"{label}: starting ({time.perf_counter() - started:.0f} s into the run)")
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", label, "--entry", entry,
+               "--overrides", json.dumps(overrides), "--rates", json.dumps(rates)]
+        cmd += ["--quick"] if args.quick else []
+        cmd += ["--steps", str(args.steps)] if args.steps else []
+        cmd += ["--data-dir", args.data_dir] if args.data_dir else []
+        row = None
+        entry_start = time.perf_counter()
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+            tail = []
+            for line in proc.stdout:
+                if line.startswith("RESULT "):
+                    row = json.loads(line[len("RESULT "):])
+                elif line.startswith("  ["):
+                    say(line.rstrip())
+                else:
+                    tail = (tail + [line.rstrip()])[-20:]
+                if time.perf_counter() - entry_start > args.timeout:
+                    proc.kill()
+            proc.wait()
+        except OSError as exc:
+            tail = [str(exc)]
+        if row is None:
+            say("\n".join(tail))
+            row = {"entry": label, "error": (tail[-1] if tail else "no result")[:200]}
+        row["entry_s"] = time.perf_counter() - entry_start
+        rows.append(row)
+        say(f"{label}: done in {row['entry_s']:.0f} s")
+        if args.json:  # after every entry, so an interrupted run keeps what it measured
+            write_json(args.json, rates, rows)
+    say("")
+    say("matmul 2048x2048: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in rates.items()))
+    say(table(rows))
+    say(f"\ntotal {time.perf_counter() - started:.0f} s")
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
