@@ -4,7 +4,7 @@
 
 Prints ms/step and images/s for the paper networks (U-Net 54.4M + 70x70 PatchGAN) with and without
 XLA, the float32 matmul rate measured in the same run, the step's FLOPs (counted from the conv
-layers: forward, times 3 for forward + backward) and the achieved share of that matmul rate.
+layers, bench/run.py's count: forward, times 3 for forward + backward) and the achieved share of that matmul rate.
 """
 from __future__ import annotations
 
@@ -20,40 +20,14 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from bench.run import forward_flops, matmul_rate  # noqa: E402
 from pix2gan import Pix2Pix  # noqa: E402
 from pix2gan.zoo.pix2pix_facades import build_pix2pix  # noqa: E402
 
 
-def conv_flops(model: keras.Model) -> float:
-    """Forward FLOPs (2 per multiply-add) of every Conv2D / Conv2DTranspose in ``model``, batch 1."""
-    total = 0.0
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, keras.layers.Conv2DTranspose):
-            _, h, w, cin = layer.input.shape
-            total += 2.0 * h * w * cin * np.prod(layer.kernel_size) * layer.filters
-        elif isinstance(layer, keras.layers.Conv2D):
-            _, h, w, cout = layer.output.shape
-            cin = layer.input.shape[-1]
-            total += 2.0 * h * w * cout * np.prod(layer.kernel_size) * cin
-    return total
-
-
 def step_flops(generator: keras.Model, discriminator: keras.Model) -> float:
     """FLOPs of one pix2pix step per image: G once and D twice (real, fake), each x3 for the backward pass."""
-    return 3.0 * (conv_flops(generator) + 2.0 * conv_flops(discriminator))
-
-
-def matmul_rate(n: int = 2048, seconds: float = 3.0) -> float:
-    """Sustained float32 matmul FLOP/s of this machine (TensorFlow, all cores)."""
-    a = tf.random.normal((n, n))
-    b = tf.random.normal((n, n))
-    mm = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
-    mm().numpy()
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        mm().numpy()
-        count += 1
-    return 2.0 * n ** 3 * count / (time.perf_counter() - start)
+    return 3.0 * (forward_flops(generator) + 2.0 * forward_flops(discriminator))
 
 
 def time_steps(size: int, batch: int, jit: bool, steps: int) -> float:
@@ -91,7 +65,7 @@ def main() -> None:
         per_image = step_flops(g, d)
         for batch in args.batches:
             for jit in (False, True):
-                rate = matmul_rate()
+                rate = matmul_rate(tf.float32)
                 sec = time_steps(size, batch, jit, args.steps if batch == 1 else max(2, args.steps // 2))
                 achieved = per_image * batch / sec
                 print(f"{size:>5} {batch:>5} {'on' if jit else 'off':>4} {sec * 1e3:>9.0f} {batch / sec:>7.2f} "

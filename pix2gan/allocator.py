@@ -6,7 +6,7 @@ the step pays page faults over and over. :func:`tune_allocator` raises the thres
 ``mallopt`` (the same knobs as the ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` /
 ``MALLOC_TOP_PAD_`` environment variables, which glibc reads only at process start), so freed
 blocks stay in the heap and are reused. The cost is resident memory the process keeps after a
-peak (at most :data:`TRIM_THRESHOLD` above what it uses). bench/run.py measures the effect.
+peak (at most :data:`TRIM_THRESHOLD` above what it uses). bench/allocator.py measures the effect.
 
 ``pix2gan`` (the command) and ``Recipe.train`` call it; set ``PIX2GAN_ALLOCATOR=default`` to keep
 glibc's settings. Nothing happens under another allocator (``LD_PRELOAD`` of tcmalloc or

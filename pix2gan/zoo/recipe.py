@@ -159,7 +159,7 @@ class Recipe:
     splits: ClassVar[tuple[str, ...]] = ("train", "test")
     value_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     # precision='auto' trains this entry in mixed precision only where its bench quality was
-    # measured unchanged under it (bench/run.py --quality)
+    # measured unchanged under it (bench/precision.py) and its step faster (bench/run.py)
     auto_mixed: ClassVar[bool] = False
 
     epochs: int = setting(1, "training epochs", min=1)
