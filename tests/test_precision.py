@@ -181,3 +181,24 @@ def test_allocator_tuning_and_its_opt_outs(env, expected):
     result = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
                             timeout=120, cwd=REPO)
     assert result.stdout.strip().splitlines()[-1] == expected, result.stderr
+
+
+@pytest.mark.parametrize("entry", ["gan-mnist", "cyclegan-eurosat", "sequence-unet"])
+def test_every_trainer_kind_traces_its_step_once(entry, monkeypatch):
+    recipe = zoo.get(entry, **({"filters": 8} if entry == "sequence-unet" else {}))
+    trainer = recipe.build_trainer(10, 0, False)
+    kind = type(trainer)
+    traces = []
+    original = kind.train_step
+    monkeypatch.setattr(kind, "train_step", lambda self, data: (traces.append(1), original(self, data))[1])
+    shapes = [tuple(i.shape[1:]) for i in trainer.generator.inputs]
+    if entry == "gan-mnist":
+        batch = (np.zeros((4, 28, 28, 1), "float32"), np.zeros((4,), "int32"))
+    elif entry == "cyclegan-eurosat":
+        side = (recipe.image_size, recipe.image_size, 3)  # its generators take any size
+        batch = (np.zeros((1, *side), "float32"), np.zeros((1, *side), "float32"))
+    else:
+        out = tuple(trainer.generator.outputs[0].shape[1:])
+        batch = (np.zeros((2, *shapes[0]), "float32"), np.zeros((2, *out), "float32"))
+    trainer.fit(tf.data.Dataset.from_tensors(batch).repeat(), steps_per_epoch=3, epochs=2, verbose=0)
+    assert len(traces) == 1

@@ -78,6 +78,9 @@ class LatentGAN(GANTrainer):
     def _probability(self, logits):
         return tf.reduce_mean(tf.sigmoid(logits) if self.adversarial_loss == "bce" else logits)
 
+    def log_names(self) -> tuple[str, ...]:
+        return ("g_loss", "g_adv", "d_loss", "d_real", "d_fake")
+
     def train_step(self, data):
         images, labels = data if isinstance(data, (tuple, list)) else (data, None)
         batch = tf.shape(images)[0]
