@@ -105,6 +105,25 @@ oneDNN kernels beat this tf.matmul rate, hence shares above 100%). ``wait`` for 
 second or more per step compares one real-pipeline step with the timed rounds' median: within the
 noise, except perhaps sequence-unet (15.9% on one step; its pipeline alone runs 986 img/s, 170x
 what the step takes). ``RSS +MB`` of pix2pix-facades@b16 is between its steps 1 and 2.
+
+Measured again 2026-12-02 05:12 UTC on the quiet machine (nothing else running;
+``python bench/run.py --only pix2pix-facades gan-mnist cyclegan-eurosat dcgan-mnist``, 327 s; LatentGAN's
+trackers were not yet made in ``compile``, which changes only its first trace). matmul: float32
+318.9 GFLOP/s, bfloat16 1055.8 GFLOP/s:
+
+| entry | batch | f32 ms | bf16 ms | base ms | f32/base | bf16/base | cpu f32/base | cpu bf16/base | GFLOP | mm% f32 | inf b16 f32 / bf16 | inf16 mm% | wait | retraces | RSS +MB (steps) |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| cyclegan-eurosat | 1 | 622.0 | 416.4 | 608.4 | 1.02 | 0.68 | 1.02 | 0.64 | 85.1 | 43% | 53.7 / 142.6 | 74% | 3.9% | 0 | +3.8 (6) |
+| dcgan-mnist | 64 | 65.7 | 52.4 | 61.8 | 1.06 | 0.85 | 1.05 | 0.83 | 8.3 | 39% | 5602 / 5703 | 28% | 0.8% | 0 | +4.0 (200) |
+| gan-mnist | 100 | 6.3 | 5.8 | 5.4 | 1.16 | 1.07 | 1.13 | 1.07 | 0.5 | 24% | 37773 / 34594 | 7% | 10.7% | 0 | +8.7 (1000) |
+| pix2pix-facades | 1 | 673.4 | 480.1 | 676.9 | 0.99 | 0.71 | 1.00 | 0.71 | 74.7 | 35% | 18.3 / 49.9 | 69% | 2.7% | 0 | +17.1 (4) |
+| pix2pix-facades@b16 | 16 | 6255.4 | 5134.9 | 6179.4 | 1.01 | 0.83 | 1.01 | 0.51 | 1194.5 | 60% | 19.3 / 50.7 | 73% | 0.0% | 0 | +0.0 (2) |
+
+On the quiet machine the float32 ``fit()`` step costs what the plain step costs (0.99-1.06; the
+MLP gan-mnist 1.16, its per-step overhead), and bf16 is the speed-up: 0.68-0.85 of the baseline
+for the conv entries. The bf16 pix2pix batch-16 step reaches 232 GFLOP/s, 73% of the float32
+matmul rate but 22% of the bf16 one; its wall ratio (0.83) lags its CPU ratio (0.51), so that
+step leaves a core idle part of the time.
 """
 from __future__ import annotations
 
