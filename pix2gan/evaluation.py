@@ -206,6 +206,7 @@ def translate_tiled(model_path: str | keras.Model, input_path: str, output_dir: 
         raise Pix2GanError(f"input folder {input_path} holds no images (.png, .jpg, .tif, .jp2, .bmp)")
     generator, _, _ = _load_generator(model_path, "translate --tile needs",
                                       "pass a saved image-to-image generator (<run>_generator.h5)")
+    generator = inference_copy(generator, precision)  # once for every scene: one copy, one trace
     inputs = {os.path.abspath(p) for p in files}
     outputs = []
     for path in files:

@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 
 from .errors import Pix2GanError
+from .inference import iter_layers
 
 # How far a mixed_bfloat16 step's losses may lie from the float32 step's (relative) in the first
 # steps from the same weights: bfloat16 keeps 8 significant bits (0.4% per rounding), and the
@@ -150,15 +151,11 @@ def _copy_with(model: keras.Model, config: dict) -> keras.Model:
 
 def is_mixed(model: keras.Model) -> bool:
     """Whether any layer of ``model`` (nested models included) computes under a mixed policy."""
-    return any(layer.dtype_policy.name.startswith("mixed_") for layer in all_layers(model))
+    return _computes_in(model, ("mixed_bfloat16", "mixed_float16"))
 
 
-def all_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
-    """Every layer of ``model``, nested models' layers included (depth first)."""
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from all_layers(layer)
+def _computes_in(model: keras.Model, policies: tuple[str, ...]) -> bool:
+    return any(layer.dtype_policy.name in policies for layer in iter_layers(model))
 
 
 def float32_copy(model: keras.Model) -> keras.Model:
@@ -176,12 +173,13 @@ def inference_copy(model: keras.Model, precision: str = "float32") -> keras.Mode
     :func:`resolve_precision` does; 'auto' here means the fastest native one): itself for
     float32, else a copy whose layers compute under the mixed policy, but for the layers that
     produce the model's outputs, which stay float32. Outputs then differ from float32 by
-    bfloat16's (or float16's) rounding, about 1e-2 of the value range."""
-    if precision == "auto" and not os.environ.get(ENVIRONMENT_VARIABLE, "").strip():
-        precision = fastest_precision()
-    precision = resolve_precision(precision)
+    bfloat16's (or float16's) rounding, about 1e-2 of the value range. A model that already
+    computes in ``precision`` comes back as it is."""
+    precision = resolve_precision(precision, measured=True)
     if precision == "float32":
         return float32_copy(model)
+    if _computes_in(model, (precision,)):
+        return model  # already a copy in this precision (translate_tiled makes one for all its scenes)
     config = _replace_policies(keras.saving.serialize_keras_object(model), ("float32",), precision)
     outputs = config["config"].get("output_layers", [])
     outputs = {outputs[0]} if outputs and isinstance(outputs[0], str) else {o[0] for o in outputs}

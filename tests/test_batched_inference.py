@@ -58,6 +58,7 @@ def test_mixed_precision_inference_is_close_to_float32(tmp_path, generator):
     mixed = inference_copy(model, "mixed_bfloat16")
     assert is_mixed(mixed) and not is_mixed(model) and mixed.output.dtype == "float32"
     assert mixed.layers[-1].dtype_policy.name == "float32"  # the output layer stays float32
+    assert inference_copy(mixed, "mixed_bfloat16") is mixed  # no second copy (translate_tiled's scenes)
     x = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(mixed(x)), np.asarray(model(x)), atol=0.05)
     images = _images(str(tmp_path / "in"), 3)
