@@ -426,6 +426,7 @@ def child(args) -> dict:
     from pix2gan import zoo
     from pix2gan.allocator import allocator_state, tune_allocator
     from pix2gan.precision import precision_scope, unsupported_reason
+    from pix2gan.training import set_steps_per_execution, steps_per_call
 
     label, entry, overrides = args.child, args.entry, json.loads(args.overrides)
     (rounds, steps), (in_rounds, in_steps), mem_steps = PLANS[label]
@@ -483,7 +484,15 @@ def child(args) -> dict:
     run_base, base_kind = baseline_step(recipe, f32, batch)
     row["baseline"] = base_kind
 
-    def fit(trainer, ds, n, callbacks=()):
+    # our fit() runs the entry's steps per call of the compiled step, as Recipe.train does
+    per_call_wanted = args.steps_per_execution or recipe.default_steps_per_execution
+    row["steps_per_execution"] = per_call_wanted
+
+    def per_call(n):
+        return steps_per_call(n, per_call_wanted)
+
+    def fit(trainer, ds, n, callbacks=(), k=None):
+        set_steps_per_execution(trainer, k or per_call(n))
         trainer.fit(ds, steps_per_epoch=n, epochs=1, verbose=0, callbacks=list(callbacks))
 
     class Stamps(keras.callbacks.Callback):
@@ -496,11 +505,13 @@ def child(args) -> dict:
             self.marks.append((time.perf_counter(), time.process_time()))
 
     def timed_fit(trainer, ds, n):
-        """Wall and CPU seconds per step of ``n`` steps of one ``fit()`` of ``n + 1`` steps: from the end
-        of its first step to the end of its last, so the per-call cost of ``fit()`` (its iterator, its
-        callbacks) is left out, as it is paid once per training run, not per step."""
+        """Wall and CPU seconds per step of ``n`` steps of one ``fit()`` of ``n + k`` steps (``k`` the
+        steps per call): from the end of its first call to the end of its last, so the per-call cost
+        of ``fit()`` (its iterator, its callbacks) is left out, as it is paid once per training run,
+        not per step."""
         stamps = Stamps()
-        fit(trainer, ds, n + 1, [stamps])
+        k = per_call(n)
+        fit(trainer, ds, n + k, [stamps], k)
         (w0, c0), (w1, c1) = stamps.marks[0], stamps.marks[-1]
         return (w1 - w0) / n, (c1 - c0) / n
 
@@ -510,7 +521,7 @@ def child(args) -> dict:
 
     start = time.perf_counter()
     for p, t in trainers.items():
-        fit(t, const_ds, 1)  # trace outside the timing
+        fit(t, const_ds, per_call(steps))  # trace (the function timed below) outside the timing
     first_traces = traces["float32"][0]
     run_base()
     say(f"  [{label}] traced {', '.join(trainers)} and the baseline in {time.perf_counter() - start:.1f} s; "
@@ -611,7 +622,7 @@ def child(args) -> dict:
     class Rss(Stamps):
         def on_train_batch_end(self, batch_index, logs=None):
             super().on_train_batch_end(batch_index, logs)
-            if batch_index + 1 == mark_at:
+            if batch_index + 1 >= mark_at and "early" not in marks:
                 marks["early"] = vm_rss_mb()
             marks["last"] = vm_rss_mb()
     before = traces["float32"][0]
@@ -619,7 +630,7 @@ def child(args) -> dict:
     fit(f32, real_ds, mem_steps, [rss])
     if not in_rounds:
         (w0, _), (w1, _) = rss.marks[0], rss.marks[-1]
-        real_t, const_t = [(w1 - w0) / (len(rss.marks) - 1)], [row["f32_ms"] / 1e3]
+        real_t, const_t = [(w1 - w0) / ((len(rss.marks) - 1) * per_call(mem_steps))], [row["f32_ms"] / 1e3]
     t_real, t_const = median(real_t), median(const_t)
     row["wait"] = max(0.0, (t_real - t_const) / t_real)
     row["real_ms"], row["const_ms"] = t_real * 1e3, t_const * 1e3
@@ -654,7 +665,7 @@ COLUMNS = [  # (header, key, format)
     ("inf b16 f32", "inf16_f32", "{:.1f}"), ("inf b16 bf16", "inf16_bf16", "{:.1f}"),
     ("RSS MB", "peak_rss_mb", "{:.0f}"), ("GFLOP", "gflop_step", "{:.2f}"),
     ("mm% f32", "mm_f32", "{:.0%}"), ("mm% bf16", "mm_bf16", "{:.0%}"), ("inf16 mm%", "inf16_mm_f32", "{:.0%}"),
-    ("empty ms", "empty_ms", "{:.2f}"),
+    ("empty ms", "empty_ms", "{:.2f}"), ("steps/call", "steps_per_execution", "{}"),
     ("in img/s", "input_img_s", "{:.0f}"), ("wait", "wait", "{:.1%}"),
     ("retraces", "retraces", "{}"), ("mem steps", "mem_steps", "{}"), ("RSS +MB", "rss_growth_mb", "{:+.1f}"),
 ]
@@ -698,6 +709,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="+", help="entries (or labels such as pix2pix-facades@b16) to bench")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--steps", type=int, help="steps per round (all entries)")
+    p.add_argument("--steps-per-execution", type=int,
+                   help="steps per call of our compiled step (default: each entry's, as training uses)")
     p.add_argument("--quick", action="store_true", help="smoke run: few steps, 64 px, synthetic data")
     p.add_argument("--data-dir", help="data folder for every entry (default: ../shared/data/<data set>)")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per entry subprocess")
@@ -733,6 +746,7 @@ def main(argv=None) -> int:
                "--overrides", json.dumps(overrides), "--rates", json.dumps(rates)]
         cmd += ["--quick"] if args.quick else []
         cmd += ["--steps", str(args.steps)] if args.steps else []
+        cmd += ["--steps-per-execution", str(args.steps_per_execution)] if args.steps_per_execution else []
         cmd += ["--data-dir", args.data_dir] if args.data_dir else []
         row = None
         entry_start = time.perf_counter()

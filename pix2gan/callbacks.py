@@ -88,6 +88,10 @@ class StepBackup(keras.callbacks.Callback):
     is slow) and at the run's last step. A backup due at an epoch's last step waits for the end of
     that epoch, so it holds the state after validation and the epoch's callbacks: resuming from
     it continues exactly as the uninterrupted run would. Put this callback last.
+
+    Steps are counted from Keras's batch index, so a trainer compiled with
+    ``steps_per_execution`` N (N steps per call, the callbacks once per call) is counted
+    exactly; backups and the divergence check then fall at the end of a call.
     """
 
     def __init__(self, store: BackupStore, state: TrainingState, *, steps_per_epoch: int, total_steps: int,
@@ -107,8 +111,10 @@ class StepBackup(keras.callbacks.Callback):
         self._pending = False
         # a resume inside an epoch carries on that epoch's running means
         self._trackers = dict(state.trackers) if self.step % self.steps_per_epoch else {}
+        self._epoch_start = self.step
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self.step
         if not self._trackers:
             return
         for metric in getattr(self.model, "metrics", []):
@@ -135,7 +141,7 @@ class StepBackup(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.diverged:
             return
-        self.step += 1
+        self.step = self._epoch_start + batch + 1  # batch: the last step of this call, counted in the epoch
         found = self._nonfinite(logs)
         if found:
             self._diverge(found)

@@ -166,7 +166,7 @@ def fit_gan(trainer: keras.Model, train_ds: tf.data.Dataset, *, run_dir: str, ep
             val_ds: tf.data.Dataset | None = None, validation_steps: int | None = None,
             callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 1, backup_every: int | None = None,
             on_nan: str = "stop", rebuild_train: Callable[[], tf.data.Dataset] | None = None,
-            backup_dir: str | None = None) -> keras.callbacks.History:
+            backup_dir: str | None = None, steps_per_execution: int = 1) -> keras.callbacks.History:
     """``trainer.fit`` with TensorBoard logging, exact resume and divergence handling under ``run_dir``.
 
     Resumes from the newest good backup in ``run_dir/backup`` (see the module doc); backups are
@@ -188,8 +188,16 @@ def fit_gan(trainer: keras.Model, train_ds: tf.data.Dataset, *, run_dir: str, ep
     machines), and a restarted cluster resumes at the newest step every worker holds; the data
     is sharded by batch (``AutoShardPolicy.DATA``), so the workers together see the batches one
     device would.
+
+    ``steps_per_execution`` N runs up to N steps in one call of the compiled step (one Python
+    round trip for N steps: what small steps need). Keras runs an epoch in whole calls, so each
+    ``fit()`` uses the largest count up to N that divides its steps (:func:`steps_per_call`):
+    epochs, backups and resumes stay exact.
     """
     check_on_nan(on_nan)
+    if int(steps_per_execution) < 1:
+        raise Pix2GanError(f"steps_per_execution={steps_per_execution!r} must be at least 1",
+                           argument="steps_per_execution")
     if backup_every is not None and int(backup_every) < 1:
         raise Pix2GanError(f"backup_every={backup_every!r} must be at least 1 step (or None: automatic)",
                            argument="backup_every")
@@ -238,19 +246,35 @@ def fit_gan(trainer: keras.Model, train_ds: tf.data.Dataset, *, run_dir: str, ep
                             backup_every=backup_every, lr_scale=state.lr_scale, rollbacks=state.rollbacks)
         everything = list(standard_callbacks(run_dir)) + list(callbacks) + [backup]
         _run_segments(trainer, pipeline, state.step, epochs, steps_per_epoch, val_ds, validation_steps,
-                      everything, verbose, backup, logged)
+                      everything, verbose, backup, logged, int(steps_per_execution))
         if not backup.diverged:
             return _merged_history(trainer, logged)
         state = _after_divergence(trainer, store, backup, on_nan, rates, run_dir)
 
 
+def steps_per_call(steps: int, wanted: int) -> int:
+    """The largest count of steps per call, at most ``wanted``, that divides ``steps``: Keras runs a
+    ``fit()`` epoch in whole calls of ``steps_per_execution`` steps, and a last call longer than the
+    steps left would run past the epoch's end on an endless stream."""
+    return next(n for n in range(max(1, min(int(wanted), int(steps))), 0, -1) if steps % n == 0)
+
+
+def set_steps_per_execution(trainer: keras.Model, n: int) -> None:
+    """Compile ``trainer``'s next training call for ``n`` steps per call (its step is traced anew
+    when ``n`` changes)."""
+    if getattr(trainer, "steps_per_execution", 1) != n:
+        trainer.steps_per_execution = n
+        trainer.train_function = None
+
+
 def _run_segments(trainer, pipeline, start, epochs, steps_per_epoch, val_ds, validation_steps, callbacks, verbose,
-                  backup, logged) -> None:
+                  backup, logged, steps_per_execution=1) -> None:
     """fit() from global step ``start``: the rest of its epoch, then whole epochs."""
     step = start
     while step < epochs * steps_per_epoch and not backup.diverged:
         epoch, batch = divmod(step, steps_per_epoch)
         last = epoch + 1 if batch else epochs
+        set_steps_per_execution(trainer, steps_per_call(steps_per_epoch - batch, steps_per_execution))
         train_ds = pipeline()
         data = train_ds.skip(step) if step and isinstance(train_ds, tf.data.Dataset) else train_ds
         if step and not isinstance(train_ds, tf.data.Dataset):

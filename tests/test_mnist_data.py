@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from pix2gan.data.mnist import (IDX_FILES, load_mnist, read_idx, read_mnist, read_mnist_h5, read_mnist_idx,
+from pix2gan.data.mnist import (IDX_FILES, load_mnist, mnist_dataset, read_idx, read_mnist, read_mnist_h5, read_mnist_idx,
                                 read_mnist_npz, resolve_mnist, verify_mnist_idx, write_mnist_h5)
 from pix2gan.errors import Pix2GanError
 
@@ -157,3 +157,27 @@ def test_bad_npz_and_h5(tmp_path):
     labels[0] = 11
     with pytest.raises(Pix2GanError, match="label 11 is outside 0-9"):
         write_mnist_h5(os.path.join(str(tmp_path), "x.h5"), {"train": (images, labels)})
+
+
+def test_training_batches_are_whole_permutations_gathered_a_batch_at_a_time():
+    """array_pipeline: each pass is a permutation of the examples cut into whole batches (the rest
+    of each pass left out, a different rest each pass), images stay with their labels, the stream
+    repeats to the bit for a seed and differs for another; evaluation batches keep the order."""
+    images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1) * np.ones((1, 28, 28, 1), np.uint8)
+    labels = np.arange(10) % 10
+    def stream(seed, n=9):
+        it = iter(mnist_dataset(images, labels, batch_size=3, training=True, seed=seed))
+        return [tuple(np.asarray(t) for t in next(it)) for _ in range(n)]
+    batches = stream(0)
+    for x, y in batches:
+        assert x.shape == (3, 28, 28, 1) and x.dtype == np.float32 and y.dtype == np.int32
+        np.testing.assert_array_equal(np.rint((x[:, 0, 0, 0] + 1) / 2 * 255).astype(int), y)  # pairs kept
+    passes = [np.concatenate([y for _, y in batches[k:k + 3]]) for k in (0, 3, 6)]
+    assert all(len(set(p)) == 9 for p in passes)  # 3 whole batches a pass, no repeats inside it
+    assert len({tuple(p) for p in passes}) == 3
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(batches, stream(0)))
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(batches, stream(1)))
+    ordered = [np.asarray(y) for _, y in mnist_dataset(images, labels, batch_size=4, training=False)]
+    assert [list(y) for y in ordered] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    with pytest.raises(Pix2GanError, match="batch_size=11 exceeds the 10 examples"):
+        mnist_dataset(images, labels, batch_size=11, training=True, seed=0)

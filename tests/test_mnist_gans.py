@@ -1,4 +1,5 @@
 """MNIST GAN builders, the shared LatentGAN trainer, the four zoo entries and the sampler."""
+import json
 import os
 
 import keras
@@ -187,3 +188,20 @@ def test_sample_command(tmp_path, capsys):
     assert "error: --label 12 is not a digit" in capsys.readouterr().err
     assert main(["sample", "gan-mnist", "--weights", str(tmp_path / "uncond.h5"), "--label", "3"]) == 2
     assert "is unconditional" in capsys.readouterr().err
+
+
+def test_mlp_gans_run_several_steps_per_call_in_whole_calls(tmp_path):
+    """gan-mnist runs 50 steps per call of its step: an epoch of one pass (53 batches of 100) is
+    rounded down to 50 steps; a set steps_per_epoch of 12 runs calls of 12; the card says so."""
+    common = dict(data_dir=None, synthetic=True, logdir=str(tmp_path / "logs"), out=str(tmp_path / "models"),
+                  verbose=0, fid_every=0, eval_samples=0, epochs=1)
+    recipe = zoo.get("gan-mnist")
+    assert recipe.default_steps_per_execution == 50 and zoo.get("dcgan-mnist").default_steps_per_execution == 1
+    run = recipe.train(train_limit=5300, run_name="whole", **common)
+    card = json.load(open(run.card_path))
+    assert (card["run"]["steps_per_epoch"], card["run"]["steps_per_execution"]) == (50, 50)
+    run = recipe.train(train_limit=5300, steps_per_epoch=12, run_name="set", **common)
+    card = json.load(open(run.card_path))
+    assert (card["run"]["steps_per_epoch"], card["run"]["steps_per_execution"]) == (12, 12)
+    run = recipe.train(train_limit=5300, steps_per_epoch=12, steps_per_execution=5, run_name="five", **common)
+    assert json.load(open(run.card_path))["run"]["steps_per_execution"] == 4

@@ -202,3 +202,27 @@ def test_every_trainer_kind_traces_its_step_once(entry, monkeypatch):
         batch = (np.zeros((2, *shapes[0]), "float32"), np.zeros((2, *out), "float32"))
     trainer.fit(tf.data.Dataset.from_tensors(batch).repeat(), steps_per_epoch=3, epochs=2, verbose=0)
     assert len(traces) == 1
+
+
+def test_one_discriminator_call_on_real_and_fake_matches_two_where_d_has_no_batchnorm():
+    """gan-mnist's D (no BatchNorm) scores [real; fake] in one call: the weights after three steps
+    equal those of two calls; a BatchNorm D (cgan-mnist) keeps two calls."""
+    def trainer(entry, **options):
+        keras.utils.set_random_seed(0)
+        recipe = zoo.get(entry, batch_size=8)
+        generator, discriminator = recipe.build_networks()
+        built = zoo.latent.LatentGAN(generator, discriminator, seed=3, **options)
+        built.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+        return built
+    joint, separate = trainer("gan-mnist"), trainer("gan-mnist", joint_discriminator=False)
+    assert joint.joint_discriminator and not separate.joint_discriminator
+    assert not trainer("cgan-mnist").joint_discriminator
+    rng = np.random.default_rng(0)
+    data = tf.data.Dataset.from_tensor_slices((rng.uniform(-1, 1, (24, 28, 28, 1)).astype("float32"),
+                                               rng.integers(0, 10, (24,)).astype("int32"))).batch(8)
+    a = joint.fit(data, epochs=1, verbose=0).history
+    b = separate.fit(data, epochs=1, verbose=0).history
+    assert a["d_loss"][0] == pytest.approx(b["d_loss"][0], rel=1e-5)
+    for one, two in ((joint.generator, separate.generator), (joint.discriminator, separate.discriminator)):
+        for p, q in zip(one.get_weights(), two.get_weights()):
+            np.testing.assert_allclose(p, q, atol=1e-5)

@@ -17,7 +17,7 @@ from pix2gan.errors import Pix2GanError
 from pix2gan.saving import BackupStore, capture_state, check_against_card, clean_stale, load_model, save_run
 from pix2gan.trainers import GANTrainer, Pix2Pix
 from pix2gan.trainers.base import FiniteWatch
-from pix2gan.training import MAX_ROLLBACKS, TrainingDiverged, fit_gan
+from pix2gan.training import MAX_ROLLBACKS, TrainingDiverged, fit_gan, steps_per_call
 from pix2gan.zoo.recipe import RunOptions
 
 sys.path.insert(0, os.path.join(REPO, "bench"))
@@ -361,3 +361,51 @@ def test_nan_at_step_k_stops_at_k_or_rolls_back(tmp_path):
     assert run["result"]["steps"] == reliability.EPOCHS * reliability.STEPS
     assert run["result"]["lr"] == pytest.approx(1e-4)
     assert "rolled back to step 6" in run["stderr"]
+
+
+class CallCounter(keras.callbacks.Callback):
+    """Counts the calls of the compiled step (Keras calls on_train_batch_end once per call)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.calls += 1
+
+
+def test_steps_per_call_is_the_largest_divisor_up_to_the_wish():
+    assert [steps_per_call(s, w) for s, w in ((12, 25), (10, 4), (937, 25), (600, 25), (7, 1), (3, 8))] == \
+        [12, 2, 1, 25, 1, 3]
+
+
+def test_several_steps_per_call_keep_epochs_backups_and_resumes_exact(tmp_path):
+    """steps_per_execution 4 on 6-step epochs runs calls of 3 steps (4 would overrun the epoch);
+    a resume from a backup at epoch 2's third step runs the rest of that epoch and ends with the
+    weights of the uninterrupted run, which equal those of one step per call."""
+    common = dict(epochs=3, steps_per_epoch=6, backup_every=3, verbose=0)
+    one = toy_trainer()
+    fit_gan(one, toy_data(), run_dir=str(tmp_path / "one"), **common)
+    whole, calls = toy_trainer(), CallCounter()
+    history = fit_gan(whole, toy_data(), run_dir=str(tmp_path / "whole"), callbacks=[calls], steps_per_execution=4,
+                      **common)
+    assert int(whole.optimizers["generator"].iterations) == 18 and history.epoch == [0, 1, 2]
+    assert calls.calls == 6 and whole.steps_per_execution == 3
+    assert BackupStore(str(tmp_path / "whole" / "backup")).steps()[0] == 18
+    for got, expected in zip(weights_of(whole), weights_of(one)):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+    first = toy_trainer()
+    with pytest.raises(KeyboardInterrupt):  # killed at step 12 (end of epoch 2): the last backup is step 9
+        fit_gan(first, toy_data(), run_dir=str(tmp_path / "cut"), callbacks=[Interrupt(12)], steps_per_execution=4,
+                **common)
+    assert BackupStore(str(tmp_path / "cut" / "backup")).steps()[:2] == [9, 6]
+    resumed = toy_trainer(seed=5)
+    keras.utils.set_random_seed(0)
+    history = fit_gan(resumed, toy_data(), run_dir=str(tmp_path / "cut"), rebuild_train=toy_data,
+                      steps_per_execution=4, **common)
+    assert history.epoch == [1, 2] and int(resumed.optimizers["generator"].iterations) == 18
+    for got, expected in zip(weights_of(resumed), weights_of(whole)):
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(Pix2GanError, match="steps_per_execution=0 must be at least 1"):
+        fit_gan(toy_trainer(), toy_data(), run_dir=str(tmp_path / "zero"), steps_per_execution=0, **common)

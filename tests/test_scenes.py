@@ -18,6 +18,7 @@ from pix2gan.cli import entry_parser, main
 from pix2gan.networks import build_dcgan_discriminator, build_dcgan_generator, dcgan_depth
 from pix2gan.saving import save_model_files
 from pix2gan.trainers import LatentGAN
+from pix2gan.zoo.latent import label_classes
 from pix2gan.zoo.scenes import FARMLAND, SceneJudge, scene_dataset, to_judge_size
 
 TINY = dict(filters=8, batch_size=16, latent_dim=16)
@@ -328,7 +329,44 @@ def test_conditional_scene_generator_starts_with_a_label_as_strong_as_its_noise(
         return np.abs(a - np.asarray(generator([z[0], sixes], training=True))).mean() / noise
     keras.utils.set_random_seed(0)
     assert label_over_noise(build_dcgan_generator(100, (64, 64, 3), 8, 10)) < 0.1  # 'uniform', the default
-    generator, discriminator = zoo.get("dcgan-eurosat", conditional=True, filters=8).build_networks()
+    generator, discriminator = zoo.get("dcgan-eurosat", conditional=True, g_conditioning="concat",
+                                       filters=8).build_networks()
     assert label_over_noise(generator) > 0.5
     assert np.asarray(generator.get_layer("dcgan_generator_embedding").embeddings).std() == pytest.approx(1.0, abs=0.1)
     one_line_error(lambda: build_dcgan_generator(100, (64, 64, 3), 8, 10, label_init="zeros"), "label_init='zeros'")
+
+
+def test_class_conditional_batchnorm_generator_gives_each_class_its_own_scale_and_shift(tmp_path):
+    """``g_conditioning='batchnorm'``: the noise goes in alone; every BatchNorm of G has a scale and
+    shift per class (started at 1 and 0, so a new G ignores the label); it saves and loads in plain
+    Keras, and the recipe still reads it as a generator of EuroSAT's ten labels."""
+    recipe = zoo.get("dcgan-eurosat", conditional=True, g_conditioning="batchnorm", filters=8)
+    generator, _ = recipe.build_networks()
+    assert [tuple(t.shape) for t in generator.inputs] == [(None, 100), (None, 1)]
+    norms = [layer for layer in generator.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 3 and not any(n.center or n.scale for n in norms)  # project, up1, up2 at 64 px
+    tables = {layer.name: np.asarray(layer.embeddings) for layer in generator.layers
+              if isinstance(layer, keras.layers.Embedding)}
+    assert len(tables) == 6 and all(t.shape[0] == 10 for t in tables.values())
+    assert all((t == 1).all() for name, t in tables.items() if name.endswith("_class_scale"))
+    assert all((t == 0).all() for name, t in tables.items() if name.endswith("_class_shift"))
+    assert label_classes(generator) == 10
+    z = np.random.default_rng(0).standard_normal((4, 100)).astype(np.float32)
+    forest = generator.predict([z, np.full((4, 1), 1, np.int32)], verbose=0)
+    np.testing.assert_array_equal(forest, generator.predict([z, np.full((4, 1), 9, np.int32)], verbose=0))
+    # a class's own scale changes that class's samples only
+    scale = generator.get_layer("dcgan_generator_up2_norm_class_scale")
+    table = np.asarray(scale.embeddings).copy()
+    table[9] *= 3.0
+    scale.embeddings.assign(table)
+    assert np.abs(generator.predict([z, np.full((4, 1), 9, np.int32)], verbose=0) - forest).max() > 1e-3
+    np.testing.assert_array_equal(generator.predict([z, np.full((4, 1), 1, np.int32)], verbose=0), forest)
+    path = str(tmp_path / "g.h5")
+    generator.save(path)
+    loaded = keras.saving.load_model(path, compile=False)
+    np.testing.assert_allclose(loaded.predict([z, np.full((4, 1), 9, np.int32)], verbose=0),
+                               generator.predict([z, np.full((4, 1), 9, np.int32)], verbose=0), atol=1e-6)
+    found = recipe.for_generator(loaded, path)
+    assert found.conditional and found.latent_dim == 100
+    one_line_error(lambda: build_dcgan_generator(100, (64, 64, 3), 8, 10, conditioning="film"),
+                   "conditioning='film'")

@@ -76,7 +76,8 @@ def test_unknown_names_settings_and_values_are_refused_naming_the_valid_ones():
 
 def test_train_signature_is_the_documented_one():
     params = list(inspect.signature(Recipe.train).parameters)
-    assert params == ["self", "data_dir", "epochs", "steps_per_epoch", "batch_size", "logdir", "out", "run_name",
+    assert params == ["self", "data_dir", "epochs", "steps_per_epoch", "batch_size", "steps_per_execution", "logdir",
+                      "out", "run_name",
                       "seed", "jit_compile", "precision", "verbose", "backup_every", "deterministic", "on_nan", "strategy",
                       "devices", "cpu_replicas", "workers", "worker_index", "data_options"]
     # every run option is a train argument, and nothing else is

@@ -141,6 +141,46 @@ def batch_pipeline(ds: tf.data.Dataset, batch_size: int, training: bool, shuffle
     return ds.prefetch(AUTOTUNE)
 
 
+def array_pipeline(arrays: Sequence[np.ndarray], batch_size: int, training: bool, seed: int | None = None,
+                   repeat: bool | None = None, batch_map: Callable | None = None) -> tf.data.Dataset:
+    """Batches of in-memory ``arrays`` (equal first axes), as tuples (one array: its batches alone).
+
+    Training (and repeating): an endless stream in which every pass over the examples is a fresh
+    permutation (stateless, from ``seed`` and the pass's number; ``seed=None`` draws one from
+    NumPy's global generator) cut into ``len // batch_size`` whole batches, so each pass leaves
+    out a different ``len % batch_size`` examples; each batch is gathered from the arrays in one
+    step. Otherwise, or with ``repeat=False``, :func:`batch_pipeline` over the examples.
+    ``batch_map`` maps each batch in parallel; the stream is prefetched.
+    """
+    arrays = tuple(arrays)
+    n = len(arrays[0])
+    if not (training and (repeat is None or repeat)):
+        ds = tf.data.Dataset.from_tensor_slices(arrays if len(arrays) > 1 else arrays[0])
+        return batch_pipeline(ds, batch_size, training, shuffle_buffer=n, seed=seed, repeat=repeat,
+                              batch_map=batch_map)
+    if n < batch_size:
+        raise Pix2GanError(f"batch_size={batch_size} exceeds the {n} examples", argument="batch_size")
+    per_pass = n // batch_size
+    seed = int(np.random.randint(0, 2 ** 31 - 1)) if seed is None else int(seed)
+    tensors = tuple(tf.constant(a) for a in arrays)
+
+    def one_pass(index):
+        order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64),
+                                                                                     index]))
+        return tf.reshape(order[:per_pass * batch_size], (per_pass, batch_size))
+
+    def gather(rows):
+        batch = tuple(tf.gather(t, rows) for t in tensors)
+        batch = batch if len(batch) > 1 else batch[0]
+        if batch_map is None:
+            return batch
+        return batch_map(*batch) if isinstance(batch, tuple) else batch_map(batch)
+    # one gather per batch, not one element at a time through a shuffle buffer: the MLP GANs'
+    # steps are short enough that a per-element pipeline takes a real share of the CPU
+    ds = tf.data.Dataset.range(2 ** 62).map(one_pass).unbatch()
+    return ds.map(gather, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
 def scale_images(images, value_range: Sequence[float] = (-1.0, 1.0)):
     """uint8 [0, 255] -> float32 in ``value_range``."""
     lo, hi = float(value_range[0]), float(value_range[1])

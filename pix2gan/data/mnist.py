@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import Pix2GanError
-from .common import CHECKSUM_DIR, batch_pipeline, download, verify_checksum_list
+from .common import CHECKSUM_DIR, array_pipeline, download, verify_checksum_list
 from .synthetic import synthetic_digits
 
 logger = logging.getLogger("pix2gan")
@@ -243,11 +243,11 @@ def scale_mnist(images, value_range: Sequence[float] = (-1.0, 1.0)):
 def mnist_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int = 100, training: bool = True,
                   value_range: Sequence[float] = (-1.0, 1.0), seed: int | None = None,
                   repeat: bool | None = None) -> tf.data.Dataset:
-    """``(images, labels)`` batches from uint8 arrays: shuffled, repeated and with the last partial
-    batch dropped when ``training`` (so the traced step is not retraced); scaled per batch."""
+    """``(images, labels)`` batches from uint8 arrays: shuffled, repeated and in whole batches when
+    ``training`` (so the traced step is not retraced; see :func:`~pix2gan.data.common.array_pipeline`);
+    scaled per batch."""
     images, labels = check_mnist_arrays(images, labels, "MNIST arrays")
-    ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
-    return batch_pipeline(ds, batch_size, training, shuffle_buffer=len(images), seed=seed, repeat=repeat,
+    return array_pipeline((images, labels.astype(np.int32)), batch_size, training, seed=seed, repeat=repeat,
                           batch_map=lambda x, y: (scale_mnist(x, value_range), y))
 
 

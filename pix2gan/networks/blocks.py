@@ -36,6 +36,22 @@ def norm_layer(kind: str | None, name: str | None = None) -> layers.Layer | None
     raise ValueError(f"unknown norm {kind!r}: use 'batch', 'instance' or 'none'")
 
 
+def class_conditional_batchnorm(x, labels, num_classes: int, name: str):
+    """BatchNorm whose scale and shift are chosen by the class label (de Vries et al. 2017; the
+    generator of Miyato & Koyama 2018): the normalisation has no affine part of its own, and
+    ``Embedding(num_classes, channels)`` tables, started at 1 (scale) and 0 (shift), give each
+    class its own. ``labels`` is the ``(batch, 1)`` int32 label input; standard layers only."""
+    channels = x.shape[-1]
+    x = layers.BatchNormalization(momentum=0.9, center=False, scale=False, synchronized=sync_batchnorm(),
+                                  name=name)(x)
+    shape = (1,) * (len(x.shape) - 2) + (channels,)  # broadcast over the spatial axes
+    scale = layers.Embedding(num_classes, channels, embeddings_initializer="ones", name=f"{name}_class_scale")(labels)
+    shift = layers.Embedding(num_classes, channels, embeddings_initializer="zeros", name=f"{name}_class_shift")(labels)
+    scale = layers.Reshape(shape, name=f"{name}_class_scale_map")(scale)
+    shift = layers.Reshape(shape, name=f"{name}_class_shift_map")(shift)
+    return layers.Add(name=f"{name}_class_affine")([layers.Multiply(name=f"{name}_class_scaled")([x, scale]), shift])
+
+
 def _apply_norm(x, kind, name):
     layer = norm_layer(kind, None if name is None else name + "_norm")
     return x if layer is None else layer(x)

@@ -13,7 +13,7 @@ import keras
 from keras import layers
 
 from ..errors import Pix2GanError
-from .blocks import downsample, gan_init, norm_layer, upsample
+from .blocks import class_conditional_batchnorm, downsample, gan_init, norm_layer, upsample
 
 # The output layers (tanh images, logits) compute in float32 whatever the Keras dtype policy: under
 # mixed_bfloat16 / mixed_float16 the losses and saved outputs then stay float32.
@@ -21,6 +21,7 @@ OUTPUT_DTYPE = "float32"
 
 
 LABEL_INITS = ("uniform", "normal")
+G_CONDITIONINGS = ("concat", "batchnorm")
 
 
 def _label_initializer(label_init: str):
@@ -99,29 +100,54 @@ def build_mlp_generator(latent_dim: int = 64, hidden: Sequence[int] = (256, 256)
 
 def build_dcgan_generator(latent_dim: int = 100, output_shape: Sequence[int] = (28, 28, 1), filters: int = 64,
                           num_classes: int = 0, embed_dim: int | None = None, label_init: str = "uniform",
-                          name: str = "dcgan_generator") -> keras.Model:
+                          conditioning: str = "concat", name: str = "dcgan_generator") -> keras.Model:
     """DCGAN generator (Radford et al. 2016) for small images.
 
-    ``z`` (with the label embedding, if conditional) is projected and reshaped to a
-    ``(H / 2**n, W / 2**n, filters * 2**(n-1))`` map (the paper's first layer, a matrix multiply
-    and reshape), then ``n`` stride-2 transposed convs double the size while halving the width
-    down to ``filters``, the last one producing the image. ``n`` comes from :func:`dcgan_depth`
-    (2 at 28x28 and 32x32: from 7x7 / 8x8; 3 at 64x64; 4 at 128x128). BatchNorm + ReLU
-    everywhere but the output, which is a tanh; no pooling and no hidden fully connected layers.
-    ``label_init`` starts the label embedding at Keras's U(-0.05, 0.05) ('uniform'), which next
-    to N(0, 1) noise is a signal about 35x weaker than the noise's, or at N(0, 1) ('normal').
+    ``z`` is projected and reshaped to a ``(H / 2**n, W / 2**n, filters * 2**(n-1))`` map (the
+    paper's first layer, a matrix multiply and reshape), then ``n`` stride-2 transposed convs
+    double the size while halving the width down to ``filters``, the last one producing the
+    image. ``n`` comes from :func:`dcgan_depth` (2 at 28x28 and 32x32: from 7x7 / 8x8; 3 at
+    64x64; 4 at 128x128). BatchNorm + ReLU everywhere but the output, which is a tanh; no pooling
+    and no hidden fully connected layers.
+
+    Conditional (``num_classes``; inputs ``[z, label]``), ``conditioning='concat'``: the label's
+    embedding joins the noise before the projection; ``label_init`` starts it at Keras's
+    U(-0.05, 0.05) ('uniform'), which next to N(0, 1) noise is a signal about 35x weaker than the
+    noise's, or at N(0, 1) ('normal'). ``'batchnorm'``: the noise goes in alone and every
+    BatchNorm takes its scale and shift from the label
+    (:func:`~pix2gan.networks.blocks.class_conditional_batchnorm`).
     """
+    if conditioning not in G_CONDITIONINGS:
+        raise Pix2GanError(f"conditioning={conditioning!r} is not a way to give G the label: use 'concat' or "
+                           "'batchnorm'", argument="g_conditioning")
     h, w, c = (int(v) for v in output_shape)
     depth = dcgan_depth(h, w)
     sh, sw = h // 2 ** depth, w // 2 ** depth
-    inputs, x = _latent_inputs(latent_dim, num_classes, embed_dim, name, label_init)
+    by_norm = bool(num_classes) and conditioning == "batchnorm"
+    if by_norm:
+        z = keras.Input((latent_dim,), name="z")
+        labels = keras.Input((1,), dtype="int32", name="label")
+        inputs, x = [z, labels], z
+    else:
+        inputs, x = _latent_inputs(latent_dim, num_classes, embed_dim, name, label_init)
+
+    def norm_relu(x, block):
+        x = (class_conditional_batchnorm(x, labels, num_classes, f"{block}_norm") if by_norm
+             else norm_layer("batch", name=f"{block}_norm")(x))
+        return layers.ReLU(name=f"{block}_act")(x)
+
     x = layers.Dense(sh * sw * filters * 2 ** (depth - 1), use_bias=False, kernel_initializer=gan_init(),
                      name=f"{name}_project")(x)
     x = layers.Reshape((sh, sw, filters * 2 ** (depth - 1)), name=f"{name}_reshape")(x)
-    x = norm_layer("batch", name=f"{name}_project_norm")(x)
-    x = layers.ReLU(name=f"{name}_project_act")(x)
+    x = norm_relu(x, f"{name}_project")
     for i in range(depth - 1):
-        x = upsample(x, filters * 2 ** (depth - 2 - i), size=4, norm="batch", name=f"{name}_up{i + 1}")
+        if not by_norm:
+            x = upsample(x, filters * 2 ** (depth - 2 - i), size=4, norm="batch", name=f"{name}_up{i + 1}")
+            continue
+        # upsample()'s layers with the label's BatchNorm
+        x = layers.Conv2DTranspose(filters * 2 ** (depth - 2 - i), 4, strides=2, padding="same", use_bias=False,
+                                   kernel_initializer=gan_init(), name=f"{name}_up{i + 1}_convT")(x)
+        x = norm_relu(x, f"{name}_up{i + 1}")
     outputs = layers.Conv2DTranspose(c, 4, strides=2, padding="same", activation="tanh", dtype=OUTPUT_DTYPE,
                                      kernel_initializer=gan_init(), name=f"{name}_out")(x)
     return keras.Model(inputs, outputs, name=name)

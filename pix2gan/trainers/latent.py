@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from ..distribute import replica_slice, replicas
 from ..errors import Pix2GanError
+from ..inference import iter_layers
 from ..losses import discriminator_loss, generator_loss, l1_loss
 from ..predict import predict_in_batches
 from .base import GANTrainer, check_weight
@@ -22,6 +23,12 @@ from .base import GANTrainer, check_weight
 def is_conditional(model: keras.Model) -> bool:
     """True for a generator ``[z, label]`` or a discriminator ``[image, label]`` (two inputs)."""
     return len(model.inputs) == 2
+
+
+def mixes_batch(model: keras.Model) -> bool:
+    """True when ``model``'s output for one example depends on the rest of its batch in training
+    (a BatchNormalization layer anywhere inside)."""
+    return any(isinstance(layer, keras.layers.BatchNormalization) for layer in iter_layers(model))
 
 
 def generator_input(generator: keras.Model, z, labels=None):
@@ -51,12 +58,23 @@ class LatentGAN(GANTrainer):
     ``ema_decay`` > 0 keeps ``ema_generator``, an exponential moving average of the generator's
     weights, updated after every generator step (see :class:`~pix2gan.trainers.base.GANTrainer`):
     sample, score and save :attr:`inference_generator`; the raw generator keeps training.
+
+    ``joint_discriminator`` (default: True unless D holds a BatchNorm) scores the real and the
+    fake batch in one call of D on their concatenation, split after: the same logits as two calls
+    for a D that treats each example alone, with half the calls (what small steps need). A
+    BatchNorm D keeps two calls: on the joint batch it would normalise real and fake with the
+    statistics of their mixture, so that in training a fake's logit would depend on the real
+    examples beside it, and D could no longer tell them apart by batch statistics, which
+    changes what it learns (the DCGAN recipe feeds it separate batches).
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int | None = None,
                  reconstruction_weight: float = 0.0, value_range: Sequence[float] = (-1.0, 1.0),
-                 seed: int | None = None, ema_decay: float = 0.0, **kwargs):
+                 seed: int | None = None, ema_decay: float = 0.0, joint_discriminator: bool | None = None,
+                 **kwargs):
         super().__init__(generator, discriminator, **kwargs)
+        self.joint_discriminator = (not mixes_batch(discriminator) if joint_discriminator is None
+                                    else bool(joint_discriminator))
         self.latent_dim = int(latent_dim or generator.inputs[0].shape[-1])
         self.conditional = is_conditional(generator)
         if self.conditional != is_conditional(discriminator):
@@ -89,8 +107,13 @@ class LatentGAN(GANTrainer):
         z = replica_slice(keras.random.normal((batch * replicas(), self.latent_dim), seed=self.seed_generator))
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.generator(generator_input(self.generator, z, labels), training=True)
-            fake_logits = self.discriminate(fake, labels, training=True)
-            real_logits = self.discriminate(images, labels, training=True)
+            if self.joint_discriminator:
+                both = None if labels is None else tf.concat([labels, labels], 0)
+                real_logits, fake_logits = tf.split(
+                    self.discriminate(tf.concat([images, tf.cast(fake, images.dtype)], 0), both, training=True), 2)
+            else:
+                fake_logits = self.discriminate(fake, labels, training=True)
+                real_logits = self.discriminate(images, labels, training=True)
             g_adv = generator_loss(fake_logits, self.adversarial_loss)
             g_total = g_adv
             if self.reconstruction_weight:

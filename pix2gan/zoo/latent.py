@@ -33,7 +33,7 @@ class Throughput(keras.callbacks.Callback):
         self._start, self._steps = time.perf_counter(), 0
 
     def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
+        self._steps = batch + 1  # the batch index: with steps_per_execution > 1 this runs once per call
 
     def on_epoch_end(self, epoch, logs=None):
         self.rates.append(self._steps * self.batch_size / (time.perf_counter() - self._start))
@@ -57,9 +57,10 @@ def fixed_noise_grid(latent_dim: int, labels: np.ndarray | None, ncols: int, n: 
 
 
 def label_classes(generator: keras.Model) -> int | None:
-    """How many labels a conditional generator's label embedding takes (None if it has none)."""
-    sizes = [layer.input_dim for layer in generator.layers if isinstance(layer, keras.layers.Embedding)]
-    return sizes[0] if len(sizes) == 1 else None
+    """How many labels a conditional generator's label embeddings take (None if it has none, or
+    embeddings of different sizes)."""
+    sizes = {layer.input_dim for layer in generator.layers if isinstance(layer, keras.layers.Embedding)}
+    return sizes.pop() if len(sizes) == 1 else None
 
 
 @dataclass(frozen=True)

@@ -240,11 +240,13 @@ class MnistGAN(LatentRecipe):
 class GanMnist(MnistGAN):
     name = "gan-mnist"
     summary = "vanilla GAN: MLP G 64-256-256-784 / D 784-256-256-1, BCE, Adam 2e-4, batch 100"
+    default_steps_per_execution = 50  # a step of a few ms: Python's per-call cost shows (bench/run.py)
 
 
 @dataclass(frozen=True)
 class ConditionalMlpGAN(MnistGAN):
     """The conditional MLP GANs: label embeddings, BatchNorm + GELU MLPs 128-1024, AdamW 3e-4."""
+    default_steps_per_execution = 50
     latent_dim: int = override(MnistGAN, "latent_dim", 100)
     conditional: bool = override(MnistGAN, "conditional", True)
     lr: float = override(MnistGAN, "lr", 3e-4)

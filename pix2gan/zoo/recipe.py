@@ -59,7 +59,12 @@ class RunOptions:
     keyword arguments (``epochs`` and ``batch_size`` are recipe settings)."""
     data_dir: str | None = setting(None, "folder with the data set (default: datasets/<data set> if it is "
                                          "there, else a download when asked, else the built-in synthetic set)")
-    steps_per_epoch: int | None = setting(None, "steps per epoch (default: one pass over the training data)", min=1)
+    steps_per_epoch: int | None = setting(None, "steps per epoch (default: one pass over the training data, rounded "
+                                                "down to a whole number of steps_per_execution calls)", min=1)
+    steps_per_execution: int | None = setting(
+        None, "training steps per call of the compiled step: one Python round trip for that many steps, for small "
+              "steps (default: the entry's; 1 for most; each fit() uses the largest count up to this that divides "
+              "its steps, so epochs and resumes stay exact)", min=1)
     logdir: str = setting("logs", "TensorBoard root; the run goes to LOGDIR/RUN_NAME")
     out: str = setting("models", "folder for the saved models and model cards")
     run_name: str | None = setting(None, "run name (default: the entry's name); re-running with the same name "
@@ -161,6 +166,9 @@ class Recipe:
     # precision='auto' trains this entry in mixed precision only where its bench quality was
     # measured unchanged under it (bench/precision.py) and its step faster (bench/run.py)
     auto_mixed: ClassVar[bool] = False
+    # steps per call of the compiled step when the run does not say: >1 only where the step is so
+    # short that Python's per-call cost shows (bench/run.py)
+    default_steps_per_execution: ClassVar[int] = 1
 
     epochs: int = setting(1, "training epochs", min=1)
     batch_size: int = setting(1, "batch size", min=1, uses=("train", "evaluate"))
@@ -282,7 +290,8 @@ class Recipe:
         return Source("synthetic")
 
     def train(self, data_dir: str | None = None, epochs: int | None = None, steps_per_epoch: int | None = None,
-              batch_size: int | None = None, logdir: str = "logs", out: str = "models", run_name: str | None = None,
+              batch_size: int | None = None, steps_per_execution: int | None = None, logdir: str = "logs",
+              out: str = "models", run_name: str | None = None,
               seed: int = 0, jit_compile: bool = False, precision: str = "auto", verbose: int = 1,
               backup_every: int | None = None, deterministic: bool = False, on_nan: str = "stop",
               strategy: str = "default", devices: str | None = None, cpu_replicas: int | None = None,
@@ -295,6 +304,9 @@ class Recipe:
         ``deterministic=True`` it ends with the weights of an uninterrupted run. A non-finite loss
         stops the run (:class:`~pix2gan.training.TrainingDiverged`) or, with
         ``on_nan='rollback'``, rolls back to the last backup with lower learning rates.
+        ``steps_per_execution`` runs that many steps per call of the compiled step (default: the
+        entry's :attr:`default_steps_per_execution`; without ``steps_per_epoch`` an epoch is then
+        one pass over the data rounded down to whole calls).
         ``precision`` picks float32 or mixed precision (:mod:`pix2gan.precision`); the saved
         networks are float32 either way. The process's malloc is tuned for training steps first
         (:func:`pix2gan.allocator.tune_allocator`; ``PIX2GAN_ALLOCATOR=default`` keeps glibc's).
@@ -308,7 +320,8 @@ class Recipe:
         changes = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v is not None}
         recipe = self.replace(**changes) if changes else self
         tune_allocator()
-        run = RunOptions(data_dir=data_dir, steps_per_epoch=steps_per_epoch, logdir=logdir, out=out,
+        run = RunOptions(data_dir=data_dir, steps_per_epoch=steps_per_epoch, steps_per_execution=steps_per_execution,
+                         logdir=logdir, out=out,
                          run_name=run_name or self.name, seed=seed, jit_compile=jit_compile, precision=precision,
                          verbose=verbose,
                          backup_every=backup_every, deterministic=deterministic, on_nan=on_nan, strategy=strategy,
@@ -349,7 +362,10 @@ class Recipe:
         clean_stale(run.out)  # finish or remove what killed saves left behind
         source = self.resolve_source(run.data_dir, options)
         data = self.load_data(source, options, None, run.seed)
+        per_call = run.steps_per_execution or self.default_steps_per_execution
         steps = run.steps_per_epoch or max(1, data.train_size // self.batch_size)
+        if run.steps_per_epoch is None and steps > per_call:
+            steps -= steps % per_call  # whole calls of per_call steps
         logger.info("%s: %s, batch %d, %d epochs x %d steps", self.name, data.description, self.batch_size,
                     self.epochs, steps)
         if strategy.num_replicas_in_sync > 1 or is_multi_worker(strategy):
@@ -366,10 +382,11 @@ class Recipe:
                           val_ds=data.val, validation_steps=data.val_steps, callbacks=callbacks,
                           verbose=run.verbose, backup_every=run.backup_every, on_nan=run.on_nan,
                           rebuild_train=lambda: self.load_data(source, options, None, run.seed).train,
-                          backup_dir=backup_dir)
+                          backup_dir=backup_dir, steps_per_execution=per_call)
         metrics = self.final_metrics(trainer, data, history, options, run_dir, run.seed)
         card = {"card_version": CARD_VERSION, "entry": self.name, "summary": self.summary,
                 "settings": self.settings(), "run": {**as_dict(run), "steps_per_epoch": steps,
+                                                      "steps_per_execution": getattr(trainer, "steps_per_execution", 1),
                                                       "replicas": strategy.num_replicas_in_sync,
                                                       "precision_used": precision,
                                                       "allocator": allocator_state()},

@@ -6,9 +6,11 @@ generator and a strided-conv discriminator (:func:`pix2gan.networks.build_dcgan_
 ``build_dcgan_discriminator``, depth from the image size: 3 stride-2 layers at 64x64, 4 at
 128x128), BatchNorm, ReLU in G with a tanh output, LeakyReLU 0.2 in D, no pooling and no hidden
 dense layers; BCE, Adam 2e-4 (beta1 0.5), batch 128, unconditional as in the paper
-(``conditional=True`` gives G the class label's embedding beside the noise, started at N(0, 1)
-like the noise (``label_init``), and D the label by projection, Miyato & Koyama 2018, or as an
-extra image channel, as `dcgan-mnist` does, with ``d_conditioning='plane'``).
+(``conditional=True`` gives G the class label through a scale and shift per class in every
+BatchNorm, ``g_conditioning='batchnorm'``, or as an embedding beside the noise, started at
+N(0, 1) like the noise (``label_init``), with ``'concat'``; and D the label by projection,
+Miyato & Koyama 2018, or as an extra image channel, as `dcgan-mnist` does, with
+``d_conditioning='plane'``).
 `dcgan-eurosat-plus` is the same networks with the training changes that measured better at
 equal steps (see bench/scenes.py).
 
@@ -211,9 +213,14 @@ class SceneGAN(LatentRecipe):
         "projection", "how a conditional D sees the label: a projection of its last features on the label's "
                       "embedding (projection), or an embedding as an extra image channel (plane, as dcgan-mnist; "
                       "on scenes its G ignored the noise)")
+    g_conditioning: Literal["batchnorm", "concat"] = setting(
+        "batchnorm", "how a conditional G sees the label: a scale and shift per class in every BatchNorm "
+                     "(batchnorm), or an embedding beside the noise (concat; on farmland its G made one image per "
+                     "class)")
     label_init: Literal["normal", "uniform"] = setting(
-        "normal", "how a conditional G's label embedding starts: N(0, 1), as strong as the noise (normal), or "
-                  "Keras's U(-0.05, 0.05) (uniform; the label then barely moved the samples in 300 steps)")
+        "normal", "with g_conditioning=concat, how G's label embedding starts: N(0, 1), as strong as the noise "
+                  "(normal), or Keras's U(-0.05, 0.05) (uniform; the label then barely moved the samples in 300 "
+                  "steps)")
 
     def check(self) -> None:
         if not self.classes:
@@ -271,7 +278,7 @@ class SceneGAN(LatentRecipe):
     def build_networks(self) -> tuple[keras.Model, keras.Model]:
         classes = len(CLASSES) if self.conditional else 0
         return (build_dcgan_generator(self.latent_dim, self.image_shape, self.filters, classes,
-                                      label_init=self.label_init),
+                                      label_init=self.label_init, conditioning=self.g_conditioning),
                 build_dcgan_discriminator(self.image_shape, self.filters, classes,
                                           norm=None if self.d_norm == "none" else self.d_norm,
                                           spectral_norm=self.spectral_norm, conditioning=self.d_conditioning))
