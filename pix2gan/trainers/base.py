@@ -11,11 +11,12 @@ import tensorflow as tf
 from ..distribute import KerasIssue20585, all_reduce_sum, check_jit, replicas, run_if
 from ..errors import Pix2GanError
 from ..losses import ADVERSARIAL_LOSSES
+from ..optimizers import adam
 
 
 def default_optimizer() -> keras.optimizers.Optimizer:
     """Adam with learning rate 2e-4 and beta1 0.5 (Radford et al. 2016, pix2pix)."""
-    return keras.optimizers.Adam(2e-4, beta_1=0.5)
+    return adam(2e-4, beta_1=0.5)
 
 
 def check_weight(name: str, value: float, below: float | None = None) -> float:

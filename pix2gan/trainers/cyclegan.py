@@ -12,6 +12,7 @@ from ..errors import Pix2GanError
 from ..layers import PACKAGE
 from ..losses import discriminator_loss, generator_loss, l1_loss
 from ..metrics import image_metrics
+from ..optimizers import adam
 from .base import GANTrainer, check_weight
 
 NETWORKS = ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")
@@ -51,7 +52,7 @@ def cyclegan_optimizer(learning_rate: float = 2e-4, total_steps: int | None = No
     """Adam(lr, beta_1=0.5, beta_2=0.999) as in the reference; with ``total_steps`` the rate is
     constant for the first half and decays linearly to 0 over the second (:class:`LinearDecay`)."""
     rate = learning_rate if total_steps is None else LinearDecay(learning_rate, total_steps, decay_start)
-    return keras.optimizers.Adam(rate, beta_1=0.5, beta_2=0.999)
+    return adam(rate, beta_1=0.5, beta_2=0.999)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -43,6 +43,7 @@ from ..evaluation import grouped_table, per_image_scores
 from ..imaging import make_grid, to_uint8, write_image
 from ..modelcheck import require_image_generator
 from ..networks import UNET_HEADS, build_reference_unet, build_resnet_discriminator
+from ..optimizers import adam
 from ..settings import override, setting
 from ..trainers import Pix2Pix
 from ..trainers.cloud import MAP_SOFTNESS, CloudPix2Pix, cloud_map_model, map_target
@@ -347,8 +348,8 @@ class CloudRemoval(Recipe):
             trainer_class, extra = CloudPix2Pix, {"map_weight": self.map_weight, "map_softness": self.map_softness}
         trainer = trainer_class(generator, discriminator, l1_weight=self.l1_weight, psnr_weight=self.psnr_weight,
                                 value_range=self.value_range, eval_mode="inference", **extra)
-        trainer.compile(keras.optimizers.Adam(generator_learning_rate(self.g_lr, self.g_schedule, total_steps)),
-                        keras.optimizers.Adam(self.d_lr), jit_compile=jit_compile)
+        trainer.compile(adam(generator_learning_rate(self.g_lr, self.g_schedule, total_steps)),
+                        adam(self.d_lr), jit_compile=jit_compile)
         return trainer
 
     def grid_renderer(self, data: Data):

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..imaging import tile_batch, to_uint8
 from ..losses import ADVERSARIAL_LOSSES
+from ..optimizers import adam
 from ..settings import setting
 from ..trainers import LatentGAN
 from ..trainers.latent import sample_generator, sample_noise
@@ -93,9 +94,7 @@ class LatentRecipe(Recipe):
 
     def make_optimizer(self, lr: float) -> keras.optimizers.Optimizer:
         """Adam at ``lr``, or AdamW when the recipe has weight decay."""
-        if self.weight_decay:
-            return keras.optimizers.AdamW(lr, beta_1=self.beta1, beta_2=self.beta2, weight_decay=self.weight_decay)
-        return keras.optimizers.Adam(lr, beta_1=self.beta1, beta_2=self.beta2)
+        return adam(lr, beta_1=self.beta1, beta_2=self.beta2, weight_decay=self.weight_decay)
 
     def build_trainer(self, total_steps: int, seed: int, jit_compile: bool) -> keras.Model:
         generator, discriminator = self.build_networks()

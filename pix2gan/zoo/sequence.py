@@ -36,6 +36,7 @@ from ..errors import Pix2GanError
 from ..imaging import write_image
 from ..networks import build_patchgan_discriminator
 from ..networks.sequence import DOWNSAMPLING, build_sequence_unet
+from ..optimizers import adam
 from ..sequence import (
     METHODS,
     per_frame_report,
@@ -241,12 +242,11 @@ class SequenceUNet(Recipe):
         generator, discriminator = self.build_networks()
         if discriminator is None:
             trainer = Regression(generator, loss=self.loss, value_range=self.value_range)
-            trainer.compile(keras.optimizers.Adam(self.lr, beta_1=self.beta1), jit_compile=jit_compile)
+            trainer.compile(adam(self.lr, beta_1=self.beta1), jit_compile=jit_compile)
             return trainer
         trainer = SequencePix2Pix(generator, discriminator, loss=self.loss, recon_weight=self.recon_weight,
                                   value_range=self.value_range, eval_mode="inference")
-        trainer.compile(keras.optimizers.Adam(self.lr, beta_1=self.beta1),
-                        keras.optimizers.Adam(self.lr, beta_1=self.beta1), jit_compile=jit_compile)
+        trainer.compile(adam(self.lr, beta_1=self.beta1), adam(self.lr, beta_1=self.beta1), jit_compile=jit_compile)
         return trainer
 
     def saved_models(self, trainer: keras.Model) -> dict[str, keras.Model]:
