@@ -42,6 +42,9 @@ Columns (ms are per training step; ratios < 1 mean pix2gan is faster than the ba
   (``recipe.load_data(recipe.resolve_source(data_dir, options), options, None, seed).train``) iterated
   alone (after its first batch, which fills the shuffle buffers); the JSON's ``data`` says whether it
   read the real data (../shared/data/<data set>, or ``--data-dir``) or the synthetic fallback.
+- ``in cost``: the time that pipeline takes to make one batch, as a share of the float32 step:
+  with prefetching the input is made while the step runs, so this bounds what input can add to a
+  step on these shared cores.
 - ``wait``: share of step time spent waiting for input, ``(t_real - t_const) / t_real`` floored at 0:
   float32 ``fit()`` on the real pipeline against ``fit()`` on the constant batch, same steps,
   alternating (MNIST entries); for the entries of a second or more per step, the real-pipeline
@@ -60,70 +63,55 @@ crops for pix2pix / CycleGAN and the synthetic data sets. Short steps are timed 
 ``fit()`` from the end of its first step to the end of its last (so ``fit()``'s per-call set-up is
 left out); steps of about 0.3 s or more (by the FLOP count) are timed as whole ``fit()`` calls.
 
-Measured 2026-12-02 04:04-04:37 UTC (``python bench/run.py --json ...``, the default plan, 2010 s in
-all), 2 CPU cores with AVX512_BF16 / AMX, TensorFlow 2.20.0, Keras 3.15.1, no GPU, glibc malloc
-tuned (``pix2gan.allocator``). The machine was shared: another engineer's benchmarks and tests ran
-on the same 2 cores throughout (load average about 7), so wall times moved by up to 2x between
-rounds; the CPU-time ratios are the steadier figures, and the heavy entries' figures rest on 2-3
-steps each. The library was being edited during the run (each entry imports the working tree when
-its subprocess starts). Ratios: ours / baseline, the bf16 columns against the float32 baseline.
+Measured 2026-12-02 16:18-16:43 UTC (``python bench/run.py --json ...``, the default plan, 1517 s in
+all), on a quiet machine (nothing else running), 2 CPU cores with AVX512_BF16 / AMX, TensorFlow
+2.20.0, Keras 3.15.1, no GPU, glibc malloc tuned (``pix2gan.allocator``), every entry's Adam the
+fused one (``pix2gan.optimizers``; the baseline keeps Keras's Adam, as the tutorials do), the MLP
+GANs at 50 steps per call. matmul: float32 177.2 GFLOP/s, bfloat16 316.4 GFLOP/s (this machine's
+rates were 200 / 250-380 in a check right after; yesterday's machine gave 318 / 1056). Ratios:
+ours / baseline, the bf16 columns against the float32 baseline; the heavy entries rest on 2-3
+steps per variant, so their wall ratios move by about 0.1 between runs (their CPU ratios less).
 
-| entry | batch | f32 ms | bf16 ms | base ms | f32/base | bf16/base | cpu f32/base | cpu bf16/base | img/s | GFLOP | mm% f32 | mm% bf16 | empty ms |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
-| cgan-mnist | 100 | 70.2 | 55.8 | 65.1 | 1.08 | 0.86 | 1.10 | 1.00 | 1424.4 | 2.8 | 37% | 14% | 0.67 |
-| cloud-removal-eurosat | 64 | 4745.0 | 2384.6 | 3774.2 | 1.26 | 0.63 | 1.03 | 0.65 | 13.5 | 328.3 | 64% | 39% | - |
-| cloud-removal-eurosat-plus | 64 | 3515.5 | 3895.2 | 3715.3 | 0.95 | 1.05 | 0.99 | 0.64 | 18.2 | 328.4 | 87% | 24% | - |
-| cyclegan-eurosat | 1 | 901.8 | 652.0 | 925.7 | 0.97 | 0.70 | 1.01 | 0.62 | 1.1 | 85.1 | 88% | 37% | - |
-| cyclegan-facades | 1 | 41268.8 | 10272.2 | 19065.8 | 2.16 | 0.54 | 1.00 | 0.37 | 0.0 | 1897.1 | 43% | 52% | - |
-| dcgan-eurosat | 128 | 2615.6 | 1290.1 | 1852.1 | 1.41 | 0.70 | 1.02 | 0.70 | 48.9 | 163.2 | 58% | 36% | - |
-| dcgan-eurosat-plus | 64 | 969.8 | 984.0 | 708.9 | 1.37 | 1.39 | 1.02 | 0.74 | 66.0 | 81.6 | 78% | 23% | - |
-| dcgan-mnist | 64 | 118.3 | 77.8 | 112.3 | 1.05 | 0.69 | 1.05 | 0.82 | 541.1 | 8.3 | 65% | 30% | - |
-| gan-mnist | 100 | 7.2 | 6.4 | 7.0 | 1.02 | 0.91 | 1.12 | 1.10 | 13952.8 | 0.5 | 63% | 22% | 0.67 |
-| lsgan-mnist | 100 | 62.1 | 55.4 | 53.2 | 1.17 | 1.04 | 1.12 | 1.07 | 1609.9 | 2.8 | 42% | 14% | 0.86 |
-| pix2pix-facades | 1 | 2226.0 | 1114.9 | 1785.2 | 1.25 | 0.62 | 1.08 | 0.73 | 0.4 | 74.7 | 31% | 19% | - |
-| pix2pix-facades@b16 | 16 | 19109.4 | 9417.1 | 19030.6 | 1.00 | 0.49 | 0.99 | 0.47 | 0.8 | 1194.5 | 58% | 36% | - |
-| sequence-unet | 16 | 2772.7 | 1968.6 | 2923.5 | 0.95 | 0.67 | 0.98 | 0.62 | 5.8 | 221.4 | 74% | 32% | - |
+| entry | batch | f32 ms | bf16 ms | base ms | f32/base | bf16/base | cpu f32/base | cpu bf16/base | img/s | GFLOP | mm% f32 | mm% bf16 | empty ms | steps/call |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| cgan-mnist | 100 | 40.4 | 27.0 | 44.2 | 0.91 | 0.61 | 0.92 | 0.62 | 2473.6 | 2.82 | 39% | 33% | 0.10 | 50 |
+| cloud-removal-eurosat | 64 | 2308.9 | 2079.3 | 2277.1 | 1.01 | 0.91 | 1.02 | 0.67 | 27.7 | 328.30 | 80% | 50% | - | 1 |
+| cloud-removal-eurosat-plus | 64 | 2562.2 | 2559.1 | 2326.4 | 1.10 | 1.10 | 1.03 | 0.77 | 25.0 | 328.40 | 72% | 41% | - | 1 |
+| cyclegan-eurosat | 1 | 722.4 | 637.2 | 684.5 | 1.06 | 0.93 | 1.01 | 0.80 | 1.4 | 85.12 | 66% | 42% | - | 1 |
+| cyclegan-facades | 1 | 12024.0 | 8469.6 | 12132.8 | 0.99 | 0.70 | 0.99 | 0.56 | 0.1 | 1897.14 | 89% | 71% | - | 1 |
+| dcgan-eurosat | 128 | 1278.3 | 1274.0 | 1129.3 | 1.13 | 1.13 | 1.01 | 0.81 | 100.1 | 163.15 | 72% | 40% | - | 1 |
+| dcgan-eurosat-plus | 64 | 610.5 | 635.2 | 584.8 | 1.04 | 1.09 | 1.04 | 0.83 | 104.8 | 81.58 | 75% | 41% | - | 1 |
+| dcgan-mnist | 64 | 70.1 | 61.9 | 77.7 | 0.90 | 0.80 | 0.90 | 0.79 | 912.5 | 8.27 | 67% | 42% | - | 1 |
+| gan-mnist | 100 | 6.0 | 5.2 | 6.7 | 0.89 | 0.77 | 0.96 | 0.78 | 16760.1 | 0.49 | 46% | 30% | 0.14 | 50 |
+| lsgan-mnist | 100 | 45.3 | 33.8 | 47.9 | 0.95 | 0.71 | 0.96 | 0.75 | 2207.1 | 2.82 | 35% | 26% | 0.13 | 50 |
+| pix2pix-facades | 1 | 876.1 | 634.6 | 787.9 | 1.11 | 0.81 | 0.93 | 0.71 | 1.1 | 74.65 | 48% | 37% | - | 1 |
+| pix2pix-facades@b16 | 16 | 9620.5 | 7784.2 | 8750.7 | 1.10 | 0.89 | 1.00 | 0.60 | 1.7 | 1194.48 | 70% | 48% | - | 1 |
+| sequence-unet | 16 | 2172.1 | 1394.0 | 1966.5 | 1.10 | 0.71 | 0.90 | 0.71 | 7.4 | 221.41 | 58% | 50% | - | 1 |
 
-| entry | inf b1 f32 | inf b1 bf16 | inf b16 f32 | inf b16 bf16 | inf16 mm% | RSS MB | in img/s | wait | retraces | first traces | mem steps | RSS +MB |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|
-| cgan-mnist | 815.2 | 706.1 | 12246.2 | 8442.6 | 35% | 1418 | 124017 | 0.0% | 0 | 2 | 1000 | +5.9 |
-| cloud-removal-eurosat | 35.5 | 47.9 | 77.6 | 191.8 | 109% | 3499 | 1215 | 0.0% | 0 | 1 | 3 | +2.1 |
-| cloud-removal-eurosat-plus | 43.5 | 53.6 | 72.3 | 175.5 | 101% | 3551 | 282 | 0.0% | 0 | 1 | 3 | +4.5 |
-| cyclegan-eurosat | 15.8 | 40.5 | 20.0 | 77.6 | 81% | 3180 | 1894 | 0.0% | 0 | 1 | 6 | +1.3 |
-| cyclegan-facades | 0.9 | 3.5 | 1.2 | 2.8 | 110% | 6034 | 454 | 0.0% | 0 | 1 | 2 | +0.4 |
-| dcgan-eurosat | 382.6 | 370.1 | 757.9 | 1269.3 | 101% | 1669 | 28273 | 0.0% | 0 | 2 | 3 | +4.2 |
-| dcgan-eurosat-plus | 378.2 | 369.5 | 550.5 | 883.2 | 74% | 1432 | 4874 | 0.0% | 0 | 2 | 3 | +25.5 |
-| dcgan-mnist | 688.5 | 550.9 | 3908.7 | 4322.8 | 57% | 1285 | 66609 | 0.0% | 0 | 2 | 200 | +6.5 |
-| gan-mnist | 2274.5 | 2021.1 | 29732.0 | 26839.7 | 16% | 1294 | 85229 | 0.0% | 0 | 2 | 1000 | +11.6 |
-| lsgan-mnist | 856.0 | 647.3 | 10287.5 | 8728.9 | 29% | 1496 | 90871 | 0.0% | 0 | 2 | 1000 | +11.7 |
-| pix2pix-facades | 3.5 | 6.6 | 8.4 | 28.2 | 94% | 3947 | 400 | 0.0% | 0 | 1 | 4 | +1.6 |
-| pix2pix-facades@b16 | 3.7 | 7.4 | 6.8 | 14.5 | 76% | 5337 | 239 | 0.0% | 0 | 1 | 2 | +133.7 |
-| sequence-unet | 8.5 | 10.1 | 19.2 | 48.9 | 82% | 2764 | 986 | 15.9% | 0 | 1 | 2 | +0.0 |
+| entry | inf b1 f32 | inf b1 bf16 | inf b16 f32 | inf b16 bf16 | inf16 mm% | RSS MB | in img/s | wait | retraces | mem steps | RSS +MB |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+| cgan-mnist | 1124.7 | 873.9 | 9881.6 | 9202.1 | 17% | 1101 | 385025 | 0.0% | 0 | 1000 | +1.1 |
+| cloud-removal-eurosat | 63.7 | 57.8 | 108.1 | 164.5 | 92% | 3177 | 5699 | 22.1% | 0 | 3 | +0.0 |
+| cloud-removal-eurosat-plus | 59.0 | 59.4 | 112.7 | 157.0 | 96% | 3310 | 559 | 0.1% | 0 | 3 | +41.8 |
+| cyclegan-eurosat | 28.0 | 39.4 | 38.3 | 61.7 | 95% | 3061 | 2609 | 0.0% | 0 | 6 | +1.2 |
+| cyclegan-facades | 1.6 | 2.9 | 1.8 | 3.0 | 102% | 5644 | 707 | 7.6% | 0 | 2 | +0.0 |
+| dcgan-eurosat | 239.7 | 217.3 | 779.8 | 1052.7 | 63% | 1546 | 44192 | 0.0% | 0 | 3 | +0.1 |
+| dcgan-eurosat-plus | 308.0 | 317.8 | 870.1 | 1144.7 | 71% | 1269 | 69547 | 0.0% | 0 | 3 | +0.0 |
+| dcgan-mnist | 687.5 | 414.1 | 4160.0 | 4045.3 | 37% | 987 | 159697 | 6.1% | 0 | 200 | +2.1 |
+| gan-mnist | 2212.2 | 2026.0 | 29038.6 | 25944.8 | 9% | 895 | 284682 | 2.4% | 0 | 1000 | +0.1 |
+| lsgan-mnist | 625.7 | 686.6 | 6703.2 | 6141.2 | 11% | 1116 | 255111 | 0.0% | 0 | 1000 | +0.8 |
+| pix2pix-facades | 8.2 | 12.4 | 8.9 | 15.7 | 60% | 3642 | 485 | 14.4% | 0 | 4 | +1.0 |
+| pix2pix-facades@b16 | 8.1 | 12.4 | 13.1 | 24.3 | 89% | 5239 | 563 | 0.0% | 0 | 2 | +83.9 |
+| sequence-unet | 16.5 | 25.6 | 31.1 | 64.2 | 81% | 2634 | 1639 | 0.0% | 0 | 2 | +1.8 |
 
-matmul: float32 107.7 GFLOP/s, bfloat16 354.4 GFLOP/s (measured under that load; the convolutions'
-oneDNN kernels beat this tf.matmul rate, hence shares above 100%). ``wait`` for the entries of a
-second or more per step compares one real-pipeline step with the timed rounds' median: within the
-noise, except perhaps sequence-unet (15.9% on one step; its pipeline alone runs 986 img/s, 170x
-what the step takes). ``RSS +MB`` of pix2pix-facades@b16 is between its steps 1 and 2.
-
-Measured again 2026-12-02 05:12 UTC on the quiet machine (nothing else running;
-``python bench/run.py --only pix2pix-facades gan-mnist cyclegan-eurosat dcgan-mnist``, 327 s; LatentGAN's
-trackers were not yet made in ``compile``, which changes only its first trace). matmul: float32
-318.9 GFLOP/s, bfloat16 1055.8 GFLOP/s:
-
-| entry | batch | f32 ms | bf16 ms | base ms | f32/base | bf16/base | cpu f32/base | cpu bf16/base | GFLOP | mm% f32 | inf b16 f32 / bf16 | inf16 mm% | wait | retraces | RSS +MB (steps) |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
-| cyclegan-eurosat | 1 | 622.0 | 416.4 | 608.4 | 1.02 | 0.68 | 1.02 | 0.64 | 85.1 | 43% | 53.7 / 142.6 | 74% | 3.9% | 0 | +3.8 (6) |
-| dcgan-mnist | 64 | 65.7 | 52.4 | 61.8 | 1.06 | 0.85 | 1.05 | 0.83 | 8.3 | 39% | 5602 / 5703 | 28% | 0.8% | 0 | +4.0 (200) |
-| gan-mnist | 100 | 6.3 | 5.8 | 5.4 | 1.16 | 1.07 | 1.13 | 1.07 | 0.5 | 24% | 37773 / 34594 | 7% | 10.7% | 0 | +8.7 (1000) |
-| pix2pix-facades | 1 | 673.4 | 480.1 | 676.9 | 0.99 | 0.71 | 1.00 | 0.71 | 74.7 | 35% | 18.3 / 49.9 | 69% | 2.7% | 0 | +17.1 (4) |
-| pix2pix-facades@b16 | 16 | 6255.4 | 5134.9 | 6179.4 | 1.01 | 0.83 | 1.01 | 0.51 | 1194.5 | 60% | 19.3 / 50.7 | 73% | 0.0% | 0 | +0.0 (2) |
-
-On the quiet machine the float32 ``fit()`` step costs what the plain step costs (0.99-1.06; the
-MLP gan-mnist 1.16, its per-step overhead), and bf16 is the speed-up: 0.68-0.85 of the baseline
-for the conv entries. The bf16 pix2pix batch-16 step reaches 232 GFLOP/s, 73% of the float32
-matmul rate but 22% of the bf16 one; its wall ratio (0.83) lags its CPU ratio (0.51), so that
-step leaves a core idle part of the time.
+``wait`` for the entries of a second or more per step compares one real-pipeline step with the
+timed rounds' median, so it carries that one step's noise (cloud-removal-eurosat 22.1%, whose
+pipeline alone runs 5,699 img/s, 200x what the step takes; pix2pix-facades 14.4% at 485 img/s
+against 1.1 img/s trained). The ``in cost`` column came after this run; from its figures
+(batch / ``in img/s`` / ``f32 ms``) making a batch costs 0.01-0.9% of the step for every entry but
+gan-mnist 5.9% (0.35 ms a batch against a 6.0 ms step; measured wait 2.4%) and
+cloud-removal-eurosat-plus 4.5% (its per-tile cloud synthesis, 559 img/s). ``RSS +MB`` of pix2pix-facades@b16 and cloud-removal-eurosat-plus is
+between their first and last of 2-3 steps, not growth over many.
 """
 from __future__ import annotations
 
@@ -608,6 +596,8 @@ def child(args) -> dict:
     for _ in range(n_batches):
         tf.nest.map_structure(lambda t: t.numpy(), next(iterator))
     row["input_img_s"] = n_batches * recipe.batch_size / (time.perf_counter() - wall)
+    # what making one batch costs the cores the step also runs on, as a share of the step
+    row["input_share"] = recipe.batch_size / row["input_img_s"] / (row["f32_ms"] / 1e3)
     del iterator
     real_t, const_t = [], []
     for _ in range(in_rounds):
@@ -666,7 +656,7 @@ COLUMNS = [  # (header, key, format)
     ("RSS MB", "peak_rss_mb", "{:.0f}"), ("GFLOP", "gflop_step", "{:.2f}"),
     ("mm% f32", "mm_f32", "{:.0%}"), ("mm% bf16", "mm_bf16", "{:.0%}"), ("inf16 mm%", "inf16_mm_f32", "{:.0%}"),
     ("empty ms", "empty_ms", "{:.2f}"), ("steps/call", "steps_per_execution", "{}"),
-    ("in img/s", "input_img_s", "{:.0f}"), ("wait", "wait", "{:.1%}"),
+    ("in img/s", "input_img_s", "{:.0f}"), ("in cost", "input_share", "{:.1%}"), ("wait", "wait", "{:.1%}"),
     ("retraces", "retraces", "{}"), ("mem steps", "mem_steps", "{}"), ("RSS +MB", "rss_growth_mb", "{:+.1f}"),
 ]
 REQUIRED = [key for _, key, _ in COLUMNS if key not in ("bf16_ms", "bf16_ratio", "bf16_cpu_ratio", "inf1_bf16",
