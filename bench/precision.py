@@ -23,9 +23,21 @@ data from ../shared/data; `python bench/precision.py`, pix2pix-facades in a seco
 | gan-mnist | 1000 | MNIST-FID | 839.8, 917.4 | 896.1, 842.9 | -9.1 | 77.6 | within noise |
 | dcgan-mnist | 400 | MNIST-FID | 208.6, 604.3 | 581.8, 613.4 | +191.1 | 395.7 | within noise, by a spread too wide to mean much |
 
-`auto_mixed` is set for pix2pix-facades and sequence-unet only. gan-mnist's bf16 step is not
-faster than float32 (bench/run.py: 6.4 against 7.2 ms, CPU time 1.10x the baseline), and at
-dcgan-mnist's budget the two float32 seeds differ 2.9x, so this budget cannot tell. The
+Measured again 2026-12-02 17:00-17:15 UTC on the quiet machine for the MLP GANs, now at 50 steps
+per call and with the fused Adam (``python bench/precision.py --entries gan-mnist=1500
+cgan-mnist=1500 lsgan-mnist=1500``; the MNIST judge made the same day, test accuracy 0.9917):
+
+| entry | steps | metric | float32 (seeds 0, 1) | bf16 (seeds 0, 1) | gap of means | float32 spread | verdict | s/run f32 / bf16 |
+|---|---:|---|---|---|---:|---:|---|---|
+| gan-mnist | 1500 | MNIST-FID | 747.3, 693.1 | 678.9, 702.0 | -29.7 | 54.2 | within noise | 19 / 17 |
+| cgan-mnist | 1500 | MNIST-FID | 257.4, 599.6 | 613.0, 668.6 | +212.3 | 342.1 | within noise, by a spread too wide to mean much | 74 / 63 |
+| lsgan-mnist | 1500 | MNIST-FID | 137.0, 74.8 | 102.2, 76.1 | -16.7 | 62.2 | within noise | 83 / 68 |
+
+`auto_mixed` is set for pix2pix-facades, sequence-unet, gan-mnist and lsgan-mnist: within noise
+here, and their bf16 steps faster in bench/run.py's quiet run (gan-mnist 0.77x the baseline
+against 0.89x in float32; lsgan-mnist 0.71x against 0.95x). Not for cgan-mnist, whose bf16 seeds
+both scored near its worse float32 seed (the spread of two float32 seeds, 2.3x, is too wide to
+call this noise), nor for dcgan-mnist, whose two float32 seeds differ 2.9x at its budget. The
 cloud-removal run (150 steps of batch 64) took 22 minutes per float32 run on the loaded cores
 and was stopped: cloud-removal, CycleGAN and the dcgan-eurosat entries are unmeasured here and
 train in float32 under 'auto' (``--precision mixed_bfloat16`` still asks for bf16).
@@ -50,6 +62,8 @@ from pix2gan import zoo  # noqa: E402
 ENTRIES = {
     "pix2pix-facades": ("facades", 150, "val_psnr_paper", True, {}),
     "gan-mnist": ("mnist", 1000, "final_fid", False, {}),
+    "cgan-mnist": ("mnist", 1500, "final_fid", False, {}),
+    "lsgan-mnist": ("mnist", 1500, "final_fid", False, {}),
     "dcgan-mnist": ("mnist", 400, "final_fid", False, {}),
     "cloud-removal-eurosat": ("eurosat", 150, "test_model_psnr", True, {}),
     "sequence-unet": ("mnist", 60, "test_model_mse_mean", False, {"filters": 16}),
