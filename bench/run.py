@@ -305,20 +305,35 @@ def baseline_step(recipe, trainer, batch):
     # pix2pix objective (Pix2Pix, CloudPix2Pix, SequencePix2Pix): the first target is the image
     x = tf.constant(batch[0])
     y = tf.constant(batch[1][0] if isinstance(batch[1], tuple) else batch[1])
+    step = tutorial_pix2pix_step(g, d, g_opt, d_opt)
+    conditional = len(d.inputs) == 2
+    return lambda: step(x, y)["g_adv"].numpy(), f"pix2pix BCE + 100 L1, {'conditional' if conditional else 'plain'} D"
+
+
+def tutorial_pix2pix_step(g, d, g_opt, d_opt, l1_weight: float = 100.0):
+    """The pix2pix step as the TensorFlow tutorial writes it: one ``tf.function``, two tapes, BCE
+    on D's logits + ``l1_weight`` L1 for G (D sees the input beside the image where it takes two
+    inputs; it scores the fake, then the real, in the order of pix2gan's ``Pix2Pix``, so float32
+    steps of the two can be compared weight for weight); ``step(x, y)`` returns
+    ``{"g_adv", "g_l1", "d_loss"}``. The optimizers must be built."""
+    import keras
+    import tensorflow as tf
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
     conditional = len(d.inputs) == 2
 
     @tf.function
-    def pix2pix_step(x, y):
+    def step(x, y):
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = g(x, training=True)
-            real_out = d([x, y] if conditional else y, training=True)
             fake_out = d([x, fake] if conditional else fake, training=True)
-            g_loss = bce(tf.ones_like(fake_out), fake_out) + 100.0 * tf.reduce_mean(tf.abs(y - fake))
+            real_out = d([x, y] if conditional else y, training=True)
+            g_adv, g_l1 = bce(tf.ones_like(fake_out), fake_out), tf.reduce_mean(tf.abs(y - fake))
+            g_loss = g_adv + l1_weight * g_l1
             d_loss = bce(tf.ones_like(real_out), real_out) + bce(tf.zeros_like(fake_out), fake_out)
-        g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g.trainable_variables), g.trainable_variables))
-        d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d.trainable_variables), d.trainable_variables))
-        return g_loss
-    return lambda: pix2pix_step(x, y).numpy(), f"pix2pix BCE + 100 L1, {'conditional' if conditional else 'plain'} D"
+        g_opt.apply(g_tape.gradient(g_loss, g.trainable_variables), g.trainable_variables)
+        d_opt.apply(d_tape.gradient(d_loss, d.trainable_variables), d.trainable_variables)
+        return {"g_adv": g_adv, "g_l1": g_l1, "d_loss": d_loss}
+    return step
 
 
 def step_flops(trainer, image_shape) -> float:

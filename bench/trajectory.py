@@ -7,8 +7,8 @@ Three runs start from the same weights and take the same ``--steps`` batches (th
 pix2pix-facades' real training pipeline, ../shared/data/facades or ``--data-dir``; the synthetic
 set where there is neither):
 
-- ``plain``: the TensorFlow tutorial's step, float32: one ``tf.function``, two ``GradientTape`` s,
-  Keras's ``Adam(2e-4, beta_1=0.5)`` for each network (as ``bench/run.py``'s baseline);
+- ``plain``: the TensorFlow tutorial's step, float32 (``bench.run.tutorial_pix2pix_step``, the
+  baseline of ``bench/run.py``), Keras's ``Adam(2e-4, beta_1=0.5)`` for each network;
 - ``fit() float32``: pix2gan's ``Pix2Pix`` trainer as the entry compiles it (its own fused Adam,
   ``pix2gan.optimizers``), run by ``fit()`` one step an epoch so each epoch's logs are that
   step's losses;
@@ -22,19 +22,20 @@ the steps, beside the bound of its precision (float32: 1e-5 on the first step, w
 compounded; mixed_bfloat16: ``pix2gan.precision.BF16_STEP_RTOL``). A GAN is chaotic: differences
 in the last bits grow step by step, so the table shows where each run leaves the plain one.
 
-Measured 2026-12-02 16:45 UTC (quiet machine, 2 cores, real facades batches, 68 s in all); the
+Measured 2026-12-02 18:10 UTC (quiet machine, 2 cores, real facades batches, about 70 s); the
 largest relative difference from ``plain`` over g_adv, g_l1 and d_loss:
 
 | run | bound | step 1 | steps 1-5 | steps 1-20 | first step over the bound |
 |---|---:|---:|---:|---:|---:|
-| fit() float32 | 1e-05 | 0.00e+00 | 3.18e-04 | 8.95e-03 | 4 |
-| fit() mixed_bfloat16 | 0.05 | 1.56e-04 | 5.26e-03 | 1.45e-02 | none |
+| fit() float32 | 1e-05 | 0.00e+00 | 3.43e-04 | 6.52e-03 | 4 |
+| fit() mixed_bfloat16 | 0.05 | 1.56e-04 | 5.28e-03 | 1.81e-02 | none |
 
 The float32 fit() step takes the plain step's first step exactly; its losses then part from the
 plain ones in the 4th-5th digit by step 4 (the fused Adam and Keras's Adam round differently, and
 Adam's first updates are near sign(gradient), which amplifies last-bit differences) and by up to
-0.9% at step 20, g_l1 staying within 0.05%. The bf16 step stays within 1.5% of the plain float32
-losses over all 20 steps, inside its 5% bound.
+0.7% by step 20. The bf16 step stays within 1.8% of the plain float32
+losses over all 20 steps, inside its 5% bound. (An earlier run, whose plain step took its losses
+from ``pix2gan.losses`` instead of Keras's BCE, gave 8.95e-03 and 1.45e-02 over the 20 steps.)
 """
 from __future__ import annotations
 
@@ -51,9 +52,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from bench.run import tutorial_pix2pix_step  # noqa: E402
 from pix2gan import Pix2Pix, zoo  # noqa: E402
 from pix2gan.allocator import tune_allocator  # noqa: E402
-from pix2gan.losses import discriminator_loss, generator_loss, l1_loss  # noqa: E402
 from pix2gan.networks import build_patchgan_discriminator, build_unet_generator  # noqa: E402
 from pix2gan.precision import BF16_STEP_RTOL, precision_scope, unsupported_reason  # noqa: E402
 
@@ -89,19 +90,7 @@ def plain_run(weights, data, size):
     g_opt, d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
     g_opt.build(g.trainable_variables)
     d_opt.build(d.trainable_variables)
-
-    @tf.function
-    def step(x, y):
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = g(x, training=True)
-            fake_logits = d([x, fake], training=True)
-            real_logits = d([x, y], training=True)
-            g_adv, g_l1 = generator_loss(fake_logits), l1_loss(fake, y)
-            d_loss = discriminator_loss(real_logits, fake_logits)
-            g_total = g_adv + 100.0 * g_l1
-        g_opt.apply(g_tape.gradient(g_total, g.trainable_variables), g.trainable_variables)
-        d_opt.apply(d_tape.gradient(d_loss, d.trainable_variables), d.trainable_variables)
-        return {"g_adv": g_adv, "g_l1": g_l1, "d_loss": d_loss}
+    step = tutorial_pix2pix_step(g, d, g_opt, d_opt)
     return [{k: float(v) for k, v in step(tf.constant(x), tf.constant(y)).items()} for x, y in data]
 
 

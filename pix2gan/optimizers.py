@@ -15,9 +15,10 @@ import keras
 import tensorflow as tf
 
 from .errors import Pix2GanError
+from .layers import PACKAGE
 
 
-@keras.saving.register_keras_serializable(package="pix2gan")
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class Adam(keras.optimizers.Adam):
     """``keras.optimizers.Adam`` (epsilon outside the square root, bias correction folded into the
     step size) whose update is one ``tf.raw_ops.ResourceApplyAdam`` per variable. ``weight_decay``

@@ -16,6 +16,9 @@ from pix2gan.networks import build_patchgan_discriminator, build_unet_generator
 from pix2gan.precision import (BF16_STEP_RTOL, float32_copy, is_mixed, precision_scope, resolve_precision,
                                unsupported_reason)
 
+sys.path.insert(0, REPO)
+from bench.run import tutorial_pix2pix_step  # noqa: E402
+
 SIZE = 32
 needs_bf16 = pytest.mark.skipif(unsupported_reason("mixed_bfloat16") is not None,
                                 reason=f"mixed_bfloat16 is not native here: {unsupported_reason('mixed_bfloat16')}")
@@ -47,24 +50,11 @@ def _trainer(policy="float32", weights=None, lr=0.01):
 
 
 def _plain_step(g, d, lr=0.01):
-    """The pix2pix step as the TensorFlow tutorial writes it: one tf.function, two tapes."""
+    """The pix2pix step as the TensorFlow tutorial writes it (bench/run.py's baseline), with SGD."""
     g_opt, d_opt = keras.optimizers.SGD(lr), keras.optimizers.SGD(lr)
     g_opt.build(g.trainable_variables)
     d_opt.build(d.trainable_variables)
-    bce = keras.losses.BinaryCrossentropy(from_logits=True)
-
-    @tf.function
-    def step(x, y):
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = g(x, training=True)
-            fake_logits = d([x, fake], training=True)
-            real_logits = d([x, y], training=True)
-            g_loss = bce(tf.ones_like(fake_logits), fake_logits) + 100.0 * tf.reduce_mean(tf.abs(y - fake))
-            d_loss = bce(tf.ones_like(real_logits), real_logits) + bce(tf.zeros_like(fake_logits), fake_logits)
-        g_opt.apply(g_tape.gradient(g_loss, g.trainable_variables), g.trainable_variables)
-        d_opt.apply(d_tape.gradient(d_loss, d.trainable_variables), d.trainable_variables)
-        return g_loss, d_loss
-    return step
+    return tutorial_pix2pix_step(g, d, g_opt, d_opt)
 
 
 def test_float32_fit_step_matches_the_plain_tf_function_step():
@@ -73,7 +63,7 @@ def test_float32_fit_step_matches_the_plain_tf_function_step():
     step = _plain_step(g, d)
     for x, y in _batches(3):
         logs = trainer.train_on_batch(x, y, return_dict=True)
-        g_loss, d_loss = step(x, y)
+        d_loss = step(x, y)["d_loss"]
     for ours, plain in ((trainer.generator, g), (trainer.discriminator, d)):
         for a, b in zip(ours.get_weights(), plain.get_weights()):
             np.testing.assert_allclose(a, b, atol=1e-5)
