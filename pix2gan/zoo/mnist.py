@@ -294,3 +294,4 @@ class DcganMnist(MnistGAN):
     lr: float = override(MnistGAN, "lr", 4e-4)
     ema_decay: float = override(MnistGAN, "ema_decay", 0.999)
     label_smoothing: float = override(MnistGAN, "label_smoothing", 0.1)
+    auto_mixed = True  # bf16 MNIST-FID within noise of float32 at 1500 steps, step 0.80x the baseline against 0.90x (bench/)
