@@ -445,6 +445,8 @@ class DcganEuroSAT(SceneGAN):
     name = "dcgan-eurosat"
     summary = ("DCGAN (Radford et al.) on EuroSAT scenes, farmland by default (--classes): transposed-conv G, "
                "strided-conv D, BatchNorm, BCE, Adam 2e-4 (beta1 0.5), batch 128, unconditional (--conditional)")
+    # bf16 Frechet distance within noise of float32 (4 seeds, 300 steps), step 0.80x the baseline against 1.02x (bench/)
+    auto_mixed = True
 
 
 @register
