@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import sys
 
@@ -16,6 +15,7 @@ import cv2
 
 from .allocator import tune_allocator
 from .classifier import CLASSIFIER_PATH, EUROSAT_CLASSIFIER_PATH, EUROSAT_EPOCHS, judge_path, make_eurosat_judge, make_judge
+from .data.eurosat import DEFAULT_DIR as DEFAULT_EUROSAT_DIR
 from .data.mnist import DEFAULT_DIR as DEFAULT_MNIST_DIR
 from .data.mnist import SYNTHETIC, resolve_mnist
 from .errors import Pix2GanError
@@ -26,9 +26,7 @@ from .sequence import predict_frames
 from .serve import HOST, MAX_MEGAPIXELS, MAX_UPLOAD_MB, PORT, serve
 from .settings import Spec, specs
 from .zoo import get, names, recipe_class
-from .zoo.recipe import DATASETS, RunOptions
-
-DEFAULT_EUROSAT_DIR = os.path.join(DATASETS, "eurosat")  # where the EuroSAT entries look by default
+from .zoo.recipe import RunOptions
 
 
 class _ConsoleHandler(logging.Handler):
@@ -133,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"largest upload in MB (default {MAX_UPLOAD_MB:g})")
     v.add_argument("--max-megapixels", type=float, default=MAX_MEGAPIXELS,
                    help=f"largest image in megapixels (default {MAX_MEGAPIXELS:g})")
+    v.add_argument("--eurosat-dir", help="EuroSAT folder (AnnualCrop/ ... River/) whose tiles the page's cloudy "
+                                         f"examples are made from (default {DEFAULT_EUROSAT_DIR} if it is there, "
+                                         "else built-in synthetic tiles)")
     r = sub.add_parser("report", help="write a run's HTML report (RUN_DIR/report.html), or compare runs")
     r.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="a run's log folder (logs/<run name>)")
     r.add_argument("--compare", action="store_true", help="one page with the curves and final metrics of every RUN_DIR")
@@ -269,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             raise Pix2GanError(f"unrecognized arguments: {' '.join(rest)}")
         if args.command == "serve":
             serve(args.model, args.host, args.port, tile=args.tile, max_upload_mb=args.max_upload_mb,
-                  max_megapixels=args.max_megapixels)
+                  max_megapixels=args.max_megapixels, eurosat_dir=args.eurosat_dir)
             return 0
         if args.command == "report":
             return _report(args)

@@ -3,8 +3,8 @@
 :func:`build_app` reads what the model is (:func:`pix2gan.modelcheck.inspect_model`) and lays out
 one of two pages:
 
-- an image-to-image generator: upload an image (or pick a bundled example from
-  ``pix2gan/data/examples``) and see it beside the output with the inference time. An image at
+- an image-to-image generator: upload an image (or pick one of the examples :func:`write_examples`
+  makes when the server starts) and see it beside the output with the inference time. An image at
   least as large as a fixed-size model's input, or any image for a model of any input size, goes
   through the tiled path (:func:`pix2gan.tiling.remove_clouds`), so large scenes work in bounded
   memory; a smaller one is resized to the model's input and back.
@@ -29,15 +29,18 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from importlib import resources
 
 import keras
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from .data.clouds import synthesize_clouds
+from .data.eurosat import CLASSES, TILE, eurosat_files, read_tiles
+from .data.eurosat import DEFAULT_DIR as DEFAULT_EUROSAT_DIR
+from .data.synthetic import synthetic_facades, synthetic_satellite_tiles
 from .errors import Pix2GanError
-from .imaging import IMAGE_EXTENSIONS, decode_image, tile_batch, to_uint8
+from .imaging import decode_image, tile_batch, to_uint8, write_image
 from .inference import iter_layers
 from .modelcheck import ModelKind, inspect_model
 from .predict import traced_inference
@@ -52,15 +55,55 @@ PORT = 8000
 MAX_UPLOAD_MB = 25.0  # a 16-bit 2048x2048 RGB TIFF is 24 MiB
 MAX_MEGAPIXELS = 16.8  # 4096 x 4096
 MAX_SAMPLES = 100
+EXAMPLE_FIELDS, EXAMPLE_RIVER = "AnnualCrop", "River"  # the EuroSAT classes of the two cloudy examples
+EXAMPLE_SEEDS = {"thick": (2, 0), "thin": (5, 0)}  # synthesize_clouds seeds of the examples
 DISPLAY_MIN_SIDE = 280  # MNIST grids are scaled up (nearest) to at least this many pixels for the page
 
 
-def example_images() -> list[str]:
-    """Paths of the bundled example images (``pix2gan/data/examples``), sorted by name."""
-    folder = resources.files("pix2gan.data") / "examples"
-    if not folder.is_dir():
-        return []
-    return sorted(str(p) for p in folder.iterdir() if p.name.lower().endswith(IMAGE_EXTENSIONS))
+def _example_tiles(eurosat_dir: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """(the first 16 AnnualCrop tiles, the 7th River tile, where they came from): from
+    ``eurosat_dir`` (which must hold EuroSAT), else ``datasets/eurosat`` where it does, else the
+    built-in synthetic tiles."""
+    folder = eurosat_dir or DEFAULT_EUROSAT_DIR
+    if eurosat_dir or os.path.isdir(os.path.join(folder, CLASSES[0])):
+        missing = [c for c in (EXAMPLE_FIELDS, EXAMPLE_RIVER) if not os.path.isdir(os.path.join(folder, c))]
+        if missing:
+            raise Pix2GanError(f"--eurosat-dir {folder} has no {' or '.join(c + '/' for c in missing)} folder: pass the "
+                               "EuroSAT RGB folder holding AnnualCrop/ Forest/ ... River/", argument="eurosat_dir")
+        files = eurosat_files(folder, (EXAMPLE_FIELDS, EXAMPLE_RIVER))
+        if len(files[EXAMPLE_FIELDS]) < 16 or len(files[EXAMPLE_RIVER]) < 7:
+            raise Pix2GanError(f"--eurosat-dir {folder} holds too few tiles for the examples (16 {EXAMPLE_FIELDS}, "
+                               f"7 {EXAMPLE_RIVER}): pass the whole EuroSAT RGB folder", argument="eurosat_dir")
+        fields, river = read_tiles(files[EXAMPLE_FIELDS][:16], resize=True), read_tiles(files[EXAMPLE_RIVER][6:7],
+                                                                                       resize=True)
+        return fields, river[0], f"EuroSAT tiles in {folder}"
+    tiles, labels = synthetic_satellite_tiles(16, seed=0)
+    return (tiles[labels == CLASSES.index(EXAMPLE_FIELDS)], tiles[labels == CLASSES.index(EXAMPLE_RIVER)][6],
+            "built-in synthetic tiles")
+
+
+def write_examples(folder: str, eurosat_dir: str | None = None) -> list[str]:
+    """Write the image page's example inputs into ``folder``; returns their paths, sorted by name.
+
+    - ``cloudy_fields.jpg``: 16 AnnualCrop tiles as a 256x256 mosaic under thick synthetic cloud;
+    - ``cloudy_river.jpg``: a River tile (64x64) under thin cloud;
+    - ``facade_labels.png``: a facade label map drawn by :func:`synthetic_facades` (seed 3).
+
+    The tiles come from ``eurosat_dir`` (the folder holding AnnualCrop/ ... River/), else from
+    ``datasets/eurosat`` where it holds EuroSAT, else from the built-in synthetic tiles; the clouds
+    from :func:`synthesize_clouds` at fixed seeds, so the same tiles always give the same examples.
+    """
+    fields, river, source = _example_tiles(eurosat_dir)
+    mosaic = fields.reshape(4, 4, TILE, TILE, 3).transpose(0, 2, 1, 3, 4).reshape(4 * TILE, 4 * TILE, 3)
+    clear = np.stack([mosaic.astype(np.float32) / 255.0])
+    cloudy_fields, _ = synthesize_clouds(clear, EXAMPLE_SEEDS["thick"], "thick")
+    cloudy_river, _ = synthesize_clouds(river[None].astype(np.float32) / 255.0, EXAMPLE_SEEDS["thin"], "thin")
+    _, labels = synthetic_facades(1, seed=3)
+    paths = [write_image(os.path.join(folder, "cloudy_fields.jpg"), to_uint8(cloudy_fields[0], (0.0, 1.0))),
+             write_image(os.path.join(folder, "cloudy_river.jpg"), to_uint8(cloudy_river[0], (0.0, 1.0))),
+             write_image(os.path.join(folder, "facade_labels.png"), labels[0])]
+    logger.info("serve: examples made from %s in %s", source, folder)
+    return sorted(paths)
 
 
 def label_classes(generator: keras.Model) -> int | None:
@@ -223,8 +266,12 @@ def _gradio():
                            "(or pip install gradio)") from None
 
 
-def build_app(model: str | keras.Model, *, tile: int | None = None, max_megapixels: float = MAX_MEGAPIXELS):
+def build_app(model: str | keras.Model, *, tile: int | None = None, max_megapixels: float = MAX_MEGAPIXELS,
+              examples_dir: str | None = None, eurosat_dir: str | None = None):
     """The Gradio ``Blocks`` page for a saved generator path (or a model); see the module doc.
+
+    With ``examples_dir``, the image page offers the examples :func:`write_examples` writes there
+    (from ``eurosat_dir``'s tiles where given); without it, the page offers none.
 
     Refuses anything that is not an image-to-image or latent generator in one line. The page's
     API: ``/translate`` (an image file -> output image, status) or ``/sample`` (label, n, seed ->
@@ -269,8 +316,8 @@ def build_app(model: str | keras.Model, *, tile: int | None = None, max_megapixe
             with gr.Row():
                 button = gr.Button("Translate", variant="primary")
             status = gr.Markdown(elem_id="status")
-            examples = example_images()
-            if examples:
+            if examples_dir:
+                examples = write_examples(examples_dir, eurosat_dir)
                 gr.Examples(examples=[[p] for p in examples], inputs=[source], label="examples")
             # change: an upload, a pasted image or a picked example runs at once (a cleared input clears the
             # output); preprocess=False: the handler reads the file itself and names what is wrong with it
@@ -302,9 +349,11 @@ def build_app(model: str | keras.Model, *, tile: int | None = None, max_megapixe
 
 
 def serve(model: str, host: str = HOST, port: int = PORT, *, tile: int | None = None,
-          max_upload_mb: float = MAX_UPLOAD_MB, max_megapixels: float = MAX_MEGAPIXELS, block: bool = True):
+          max_upload_mb: float = MAX_UPLOAD_MB, max_megapixels: float = MAX_MEGAPIXELS,
+          eurosat_dir: str | None = None, block: bool = True):
     """Serve the page of :func:`build_app` on ``http://host:port`` (loopback by default) until
-    interrupted. Uploads and outputs live in a temporary folder removed at the end; analytics,
+    interrupted. The examples (:func:`write_examples`, from ``eurosat_dir``'s tiles where given),
+    uploads and outputs live in a temporary folder removed at the end; analytics,
     share links and server-side rendering are off. With ``block=False`` the server runs in the
     background and ``(app, url, temp_dir)`` is returned (close with ``app.close()``). Gradio fixes
     some of its temporary paths when first imported, so call this before anything imports gradio
@@ -318,8 +367,12 @@ def serve(model: str, host: str = HOST, port: int = PORT, *, tile: int | None = 
     temp = tempfile.mkdtemp(prefix="pix2gan-serve-")
     os.environ["GRADIO_TEMP_DIR"] = temp
     keep = False  # the temporary folder outlives this call only for a server left running (block=False)
+    # TensorFlow's autograph writes its generated sources to the temporary folder (making the examples,
+    # and while the server runs): this one, so that they go when it does
+    system_temp, tempfile.tempdir = tempfile.tempdir, temp
     try:
-        app = build_app(model, tile=tile, max_megapixels=max_megapixels)
+        app = build_app(model, tile=tile, max_megapixels=max_megapixels, examples_dir=os.path.join(temp, "examples"),
+                        eurosat_dir=eurosat_dir)
         _, url, _ = app.launch(server_name=host, server_port=port, share=False, show_error=True, quiet=True,
                                max_file_size=int(max_upload_mb * 1024 * 1024), ssr_mode=False,
                                prevent_thread_lock=True, footer_links=["api"])
@@ -330,15 +383,10 @@ def serve(model: str, host: str = HOST, port: int = PORT, *, tile: int | None = 
             return app, url, temp
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _interrupt)  # a terminated server cleans up as after Ctrl+C
-        # TensorFlow's autograph writes its generated sources to the temporary folder while the server
-        # runs: this one, so that they go when it does
-        system_temp, tempfile.tempdir = tempfile.tempdir, temp
-        try:
-            app.block_thread()  # returns at Ctrl+C (or SIGTERM)
-        finally:
-            tempfile.tempdir = system_temp
+        app.block_thread()  # returns at Ctrl+C (or SIGTERM)
         app.close()
     finally:
+        tempfile.tempdir = system_temp
         if not keep:
             shutil.rmtree(temp, ignore_errors=True)
     return None

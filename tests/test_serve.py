@@ -4,7 +4,7 @@ driven over HTTP with gradio_client, Gradio's documented client, and in headless
 
 The generators are tiny convolutional nets built here, so the servers start in seconds.
 ``PIX2GAN_SCREENSHOTS=docs/images PIX2GAN_SCREENSHOT_MODEL=<run>_generator.h5`` also writes the
-README's screenshot of the page (``test_screenshot``), with the bundled cloudy example.
+README's screenshot of the page (``test_screenshot``), with the cloudy-fields example.
 """
 import glob
 import os
@@ -20,13 +20,15 @@ import cv2
 import keras
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, one_line_error
 from PIL import Image
 
 from pix2gan.cli import main
 from pix2gan.modelcheck import inspect_model
 from pix2gan.saving import load_model
-from pix2gan.serve import ImageTranslator, example_images
+from pix2gan.data.clouds import synthesize_clouds
+from pix2gan.data.synthetic import synthetic_facades, synthetic_satellite_tiles
+from pix2gan.serve import EXAMPLE_SEEDS, ImageTranslator, write_examples
 
 gradio_client = pytest.importorskip("gradio_client", reason="gradio_client (with gradio, the [serve] extra) is not "
                                                              "installed: pip install -r requirements.txt")
@@ -233,6 +235,55 @@ def test_fixed_size_model_tiles_large_images_and_resizes_small_ones(models):
         assert result.status.startswith(f"x.png: {w}x{h} -> {w}x{h} in ") and result.status.endswith(f"({how})")
 
 
+def _eurosat_folder(root, per_class=(("AnnualCrop", 18), ("River", 9))):
+    """A EuroSAT-shaped folder: each tile is a flat colour coding its class and number."""
+    for cls, count in per_class:
+        (root / cls).mkdir(parents=True)
+        for n in range(1, count + 1):
+            colour = (10 * n, 200 if cls == "River" else 40, 255 - 10 * n)
+            _png(root / cls / f"{cls}_{n}.png", np.full((64, 64, 3), colour, np.uint8))
+    return root
+
+
+def _clouded(clear, seed, kind):
+    """What the examples should hold: ``clear`` uint8 under :func:`synthesize_clouds`."""
+    cloudy, _ = synthesize_clouds(clear[None].astype(np.float32) / 255.0, seed, kind)
+    return np.clip(np.rint(np.asarray(cloudy[0]) * 255.0), 0, 255)
+
+
+def test_examples_are_made_from_the_given_eurosat_tiles_in_order(tmp_path):
+    folder = _eurosat_folder(tmp_path / "eurosat")
+    paths = write_examples(str(tmp_path / "examples"), str(folder))
+    assert [os.path.basename(p) for p in paths] == ["cloudy_fields.jpg", "cloudy_river.jpg", "facade_labels.png"]
+    fields, river, labels = (cv2.imread(p)[..., ::-1].astype(np.float32) for p in paths)
+    # the mosaic holds AnnualCrop_1 ... AnnualCrop_16 row by row (natural order, not AnnualCrop_10 after _1)
+    tiles = [np.full((64, 64, 3), (10 * n, 40, 255 - 10 * n), np.uint8) for n in range(1, 17)]
+    mosaic = np.concatenate([np.concatenate(tiles[r * 4:r * 4 + 4], 1) for r in range(4)], 0)
+    lexical = [tiles[n - 1] for n in sorted(range(1, 17), key=str)]  # 1, 10, 11, ..., 16, 2, ...
+    wrong = np.concatenate([np.concatenate(lexical[r * 4:r * 4 + 4], 1) for r in range(4)], 0)
+    assert fields.shape == (256, 256, 3)
+    error = np.mean(np.abs(fields - _clouded(mosaic, EXAMPLE_SEEDS["thick"], "thick")))  # JPEG's loss
+    assert error < 4.0 < 2 * error < np.mean(np.abs(fields - _clouded(wrong, EXAMPLE_SEEDS["thick"], "thick")))
+    assert np.mean(np.abs(fields - mosaic)) > 10.0  # and the clouds are on it
+    seventh = np.full((64, 64, 3), (70, 200, 185), np.uint8)  # River_7
+    assert river.shape == (64, 64, 3) and np.mean(np.abs(river - _clouded(seventh, EXAMPLE_SEEDS["thin"], "thin"))) < 4.0
+    assert np.array_equal(labels, synthetic_facades(1, seed=3)[1][0])  # PNG: exact
+
+
+def test_examples_fall_back_to_synthetic_tiles_and_refuse_a_folder_without_eurosat(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no datasets/eurosat here
+    first = [open(p, "rb").read() for p in write_examples(str(tmp_path / "a"))]
+    again = [open(p, "rb").read() for p in write_examples(str(tmp_path / "b"))]
+    assert first == again  # the same examples every start
+    tiles, classes = synthetic_satellite_tiles(16, seed=0)
+    river = cv2.imread(str(tmp_path / "a" / "cloudy_river.jpg"))[..., ::-1].astype(np.float32)
+    assert np.mean(np.abs(river - _clouded(tiles[classes == 8][6], EXAMPLE_SEEDS["thin"], "thin"))) < 4.0
+    one_line_error(lambda: write_examples(str(tmp_path / "c"), str(tmp_path / "nothing")), "--eurosat-dir",
+                   "nothing has no AnnualCrop/ or River/ folder")
+    few = _eurosat_folder(tmp_path / "few", (("AnnualCrop", 16), ("River", 6)))
+    one_line_error(lambda: write_examples(str(tmp_path / "c"), str(few)), "--eurosat-dir", "too few tiles", "7 River")
+
+
 def test_serve_refuses_what_is_not_a_generator_in_one_line(models, monkeypatch, capsys):
     # serve() sets these for Gradio; monkeypatch puts them back afterwards
     monkeypatch.setenv("GRADIO_TEMP_DIR", "unused")
@@ -291,7 +342,7 @@ def test_browser_uploads_an_image_and_shows_the_output(image_server, tmp_path):
         try:
             page, outside = _offline_page(browser)
             _open(page, image_server.url)
-            # the bundled examples are offered; picking one runs it
+            # the examples made at the start are offered; picking one runs it
             for name in ("cloudy_fields", "cloudy_river", "facade_labels"):
                 assert page.locator(f"img[src*='{name}']").count() == 1, name
             page.locator("img[src*='cloudy_river']").click()
@@ -326,7 +377,7 @@ def test_screenshot(tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     server = Server(os.environ["PIX2GAN_SCREENSHOT_MODEL"], tmp_path).wait()
     try:
-        example = next(p for p in example_images() if "cloudy_fields" in p)
+        example = next(p for p in write_examples(str(tmp_path / "examples")) if "cloudy_fields" in p)
         with sync_api.sync_playwright() as playwright:
             browser = _browser(playwright)
             page, _ = _offline_page(browser, 1000, 700)

@@ -25,6 +25,7 @@ EUROSAT_URL = "http://madm.dfki.de/files/sentinel/EuroSAT.zip"
 CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
            "PermanentCrop", "Residential", "River", "SeaLake")
 TILE = 64
+DEFAULT_DIR = os.path.join("datasets", "eurosat")  # where the EuroSAT entries look by default
 # sha256 of the `sha256sum` listing of every file (paths "eurosat/<Class>/<file>", LC_ALL=C order):
 # a 64-character stand-in for the 2.8 MB per-file list.
 LISTING_SHA256 = "7316d988d72daf8b7de093971837ec539e52a5adfe3b8c825c8a63828384a8e1"
