@@ -185,14 +185,21 @@ def _tiny_recipe():
     """A tiny paired-image zoo entry (pix2pix without dropout on 32x32 random pairs), registered under
     a test name in this process only."""
     class KillAt(keras.callbacks.Callback):
-        """SIGKILL this process before the step that follows ``step`` finished steps."""
+        """SIGKILL this process before the step that follows ``step`` finished steps, once every one
+        of the ``peers`` workers has got there (a marker file each in ``folder``): a worker killed
+        sooner would close the socket its peer still reads the step's last all-reduce from."""
 
-        def __init__(self, step):
+        def __init__(self, step, folder, peers=2, timeout=120.0):
             super().__init__()
-            self.step, self.seen = int(step), 0
+            self.step, self.seen, self.folder, self.peers, self.timeout = int(step), 0, folder, peers, timeout
 
         def on_train_batch_begin(self, batch, logs=None):
             if self.seen == self.step:
+                os.makedirs(self.folder, exist_ok=True)
+                open(os.path.join(self.folder, f"{os.getpid()}"), "w").close()
+                deadline = time.monotonic() + self.timeout
+                while len(os.listdir(self.folder)) < self.peers and time.monotonic() < deadline:
+                    time.sleep(0.05)
                 os.kill(os.getpid(), signal.SIGKILL)
             self.seen += 1
 
@@ -229,7 +236,7 @@ def _tiny_recipe():
 
         def extra_callbacks(self, trainer, data, options, run_dir, seed):
             kill = os.environ.get("PIX2GAN_TEST_KILL_AT")
-            return [KillAt(int(kill))] if kill else []
+            return [KillAt(int(kill), os.environ["PIX2GAN_TEST_KILL_DIR"])] if kill else []
 
     return TinyPaired
 
@@ -306,7 +313,8 @@ def launch(root, epochs, kill_at=None, timeout=180, single=True) -> list:
     killed at ``timeout`` seconds, so a hung cluster fails the test instead of hanging CI."""
     ports = ",".join(map(str, free_ports(2)))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES="")
-    envs = [dict(env, PIX2GAN_TEST_KILL_AT=str(kill_at)) if kill_at is not None else env] * 2 + [env]
+    kill = dict(env, PIX2GAN_TEST_KILL_AT=str(kill_at), PIX2GAN_TEST_KILL_DIR=os.path.join(root, f"kill-{ports}"))
+    envs = [kill if kill_at is not None else env] * 2 + [env]
     jobs = [(i, os.path.join(root, "cluster"), os.path.join(root, f"w{i}.npz")) for i in (0, 1)]
     if single:
         jobs.append((-1, os.path.join(root, "single"), os.path.join(root, "single.npz")))
