@@ -36,6 +36,9 @@ Columns (ms are per training step; ratios < 1 mean pix2gan is faster than the ba
   spatial size are cloned onto the batch's size first.
 - ``mm% f32`` / ``mm% bf16``: achieved FLOP/s of the f32 / bf16 step as a share of the f32 / bf16
   matmul rate; ``inf16 mm%``: the same for the float32 generator's forward pass at batch 16.
+- ``call ms``: a traced call on the same batch-16 inputs that does nothing but add 0 and fetch the
+  result; ``inf16 cap%``: the ``inf16 mm%`` a generator would reach if its forward pass ran at the
+  matmul rate after that call's cost (``work / (work + call)``), so small networks show their ceiling.
 - ``empty ms``: for the MNIST MLP GANs, one step of a ``keras.Model`` whose ``train_step`` returns
   ``{}``, run by ``fit()`` on the same dataset: Keras's per-step overhead.
 - ``in img/s``: the entry's real training pipeline
@@ -142,6 +145,25 @@ two one-step rounds cannot settle it; its earlier figure was 1.04. The same day'
 MNIST conv/conditional entries (``--only dcgan-mnist cgan-mnist``, matmul 213.2 / 388.2): cgan-mnist
 0.89 float32 / 0.67 bf16, dcgan-mnist 0.97 / 0.88 (against 0.90 / 0.80 above: 3 rounds of 10
 steps of 70 ms move by that much).
+
+The inference ceiling, measured 2026-12-03 15:50-16:03 UTC (``python bench/run.py --only gan-mnist
+lsgan-mnist cgan-mnist dcgan-mnist dcgan-eurosat cloud-removal-eurosat``, 750 s, nothing else
+started on the machine; matmul float32 187.7 GFLOP/s, bfloat16 313.7). An empty traced call on the
+batch-16 inputs costs 0.32-0.52 ms, so a generator whose forward pass is a fraction of that cannot
+reach a large share of the matmul rate at batch 16:
+
+| entry | inf b16 f32 | inf16 mm% | call ms | inf16 cap% | f32/base | bf16/base |
+|---|---|---|---|---|---|---|
+| gan-mnist | 32419.5 | 10% | 0.35 | 12% | 0.86 | 0.68 |
+| lsgan-mnist | 7313.9 | 12% | 0.38 | 41% | 1.01 | 0.75 |
+| cgan-mnist | 6688.8 | 11% | 0.37 | 41% | 0.95 | 0.72 |
+| dcgan-mnist | 3032.8 | 25% | 0.32 | 81% | 0.94 | 0.83 |
+| dcgan-eurosat | 628.9 | 48% | 0.48 | 96% | 1.06 | 0.80 |
+| cloud-removal-eurosat | 95.4 | 77% | 0.52 | 100% | 1.21 | 0.81 |
+
+The last two entries' inference (and cloud-removal's float32 step, 1.21 against 0.98 on
+2026-12-02) came out lower than in the runs above, from 2-second inference windows and 3-round
+timings on a machine that did not look quiet (dcgan-mnist's ``wait`` 9.2%).
 """
 from __future__ import annotations
 
@@ -401,7 +423,18 @@ def generator_inputs(generator, batch, n: int):
 def inference_rate(generator, inputs, n: int, seconds: float) -> float:
     """Images/s of ``generator(inputs, training=False)`` compiled with tf.function (median call)."""
     import tensorflow as tf
-    run = tf.function(lambda x: generator(x, training=False))
+    return call_rate(tf.function(lambda x: generator(x, training=False)), inputs, n, seconds)
+
+
+def empty_call_seconds(inputs, seconds: float) -> float:
+    """Median seconds of a traced call that only adds 0 to the first input and fetches it: what
+    every inference call costs before the network runs."""
+    import tensorflow as tf
+    return 1.0 / call_rate(tf.function(lambda x: tf.nest.flatten(x)[0] + 0), inputs, 1, seconds)
+
+
+def call_rate(run, inputs, n: int, seconds: float) -> float:
+    """``n`` / the median seconds of ``run(inputs).numpy()`` after one warm-up call."""
     run(inputs).numpy()
     times, start = [], time.perf_counter()
     while len(times) < 2 or (time.perf_counter() - start < seconds and len(times) < 200):
@@ -622,6 +655,10 @@ def child(args) -> dict:
             row[f"inf{n}_{key}"] = inference_rate(g, generator_inputs(g, batch, n), n, seconds)
         if n == 16:
             row["inf16_mm_f32"] = g_flops * row["inf16_f32"] / rates["float32"]
+            # the most inf16 mm% could be: the forward pass at the matmul rate, after an empty call
+            work = g_flops * n / rates["float32"]
+            row["inf16_call_ms"] = empty_call_seconds(generator_inputs(generator_of(f32), batch, n), seconds) * 1e3
+            row["inf16_cap"] = work / (work + row["inf16_call_ms"] / 1e3)
             if "inf16_bf16" in row and rates.get("bfloat16"):
                 row["inf16_mm_bf16"] = g_flops * row["inf16_bf16"] / rates["bfloat16"]
     say(f"  [{label}] inference img/s b1 {row['inf1_f32']:.1f} / {row.get('inf1_bf16', float('nan')):.1f}, "
@@ -712,6 +749,7 @@ COLUMNS = [  # (header, key, format)
     ("inf b16 f32", "inf16_f32", "{:.1f}"), ("inf b16 bf16", "inf16_bf16", "{:.1f}"),
     ("RSS MB", "peak_rss_mb", "{:.0f}"), ("GFLOP", "gflop_step", "{:.2f}"),
     ("mm% f32", "mm_f32", "{:.0%}"), ("mm% bf16", "mm_bf16", "{:.0%}"), ("inf16 mm%", "inf16_mm_f32", "{:.0%}"),
+    ("call ms", "inf16_call_ms", "{:.2f}"), ("inf16 cap%", "inf16_cap", "{:.0%}"),
     ("empty ms", "empty_ms", "{:.2f}"), ("steps/call", "steps_per_execution", "{}"),
     ("in img/s", "input_img_s", "{:.0f}"), ("in cost", "input_share", "{:.1%}"), ("wait", "wait", "{:.1%}"),
     ("retraces", "retraces", "{}"), ("mem steps", "mem_steps", "{}"), ("RSS +MB", "rss_growth_mb", "{:+.1f}"),
