@@ -146,7 +146,7 @@ MNIST conv/conditional entries (``--only dcgan-mnist cgan-mnist``, matmul 213.2 
 0.89 float32 / 0.67 bf16, dcgan-mnist 0.97 / 0.88 (against 0.90 / 0.80 above: 3 rounds of 10
 steps of 70 ms move by that much).
 
-The inference ceiling, measured 2026-12-03 15:50-16:03 UTC (``python bench/run.py --only gan-mnist
+The inference ceiling, measured 2026-12-03 15:38-15:50 UTC (``python bench/run.py --only gan-mnist
 lsgan-mnist cgan-mnist dcgan-mnist dcgan-eurosat cloud-removal-eurosat``, 750 s, nothing else
 started on the machine; matmul float32 187.7 GFLOP/s, bfloat16 313.7). An empty traced call on the
 batch-16 inputs costs 0.32-0.52 ms, so a generator whose forward pass is a fraction of that cannot
