@@ -36,7 +36,7 @@ import tensorflow as tf
 from PIL import Image
 
 from .data.clouds import synthesize_clouds
-from .data.eurosat import CLASSES, TILE, eurosat_files, read_tiles
+from .data.eurosat import CLASSES, eurosat_files, read_tiles
 from .data.eurosat import DEFAULT_DIR as DEFAULT_EUROSAT_DIR
 from .data.synthetic import synthetic_facades, synthetic_satellite_tiles
 from .errors import Pix2GanError
@@ -94,9 +94,8 @@ def write_examples(folder: str, eurosat_dir: str | None = None) -> list[str]:
     from :func:`synthesize_clouds` at fixed seeds, so the same tiles always give the same examples.
     """
     fields, river, source = _example_tiles(eurosat_dir)
-    mosaic = fields.reshape(4, 4, TILE, TILE, 3).transpose(0, 2, 1, 3, 4).reshape(4 * TILE, 4 * TILE, 3)
-    clear = np.stack([mosaic.astype(np.float32) / 255.0])
-    cloudy_fields, _ = synthesize_clouds(clear, EXAMPLE_SEEDS["thick"], "thick")
+    mosaic = tile_batch(fields, 4, pad=0)
+    cloudy_fields, _ = synthesize_clouds(mosaic[None].astype(np.float32) / 255.0, EXAMPLE_SEEDS["thick"], "thick")
     cloudy_river, _ = synthesize_clouds(river[None].astype(np.float32) / 255.0, EXAMPLE_SEEDS["thin"], "thin")
     _, labels = synthetic_facades(1, seed=3)
     paths = [write_image(os.path.join(folder, "cloudy_fields.jpg"), to_uint8(cloudy_fields[0], (0.0, 1.0))),
