@@ -66,11 +66,8 @@ def _example_tiles(eurosat_dir: str | None) -> tuple[np.ndarray, np.ndarray, str
     built-in synthetic tiles."""
     folder = eurosat_dir or DEFAULT_EUROSAT_DIR
     if eurosat_dir or os.path.isdir(os.path.join(folder, CLASSES[0])):
-        missing = [c for c in (EXAMPLE_FIELDS, EXAMPLE_RIVER) if not os.path.isdir(os.path.join(folder, c))]
-        if missing:
-            raise Pix2GanError(f"--eurosat-dir {folder} has no {' or '.join(c + '/' for c in missing)} folder: pass the "
-                               "EuroSAT RGB folder holding AnnualCrop/ Forest/ ... River/", argument="eurosat_dir")
-        files = eurosat_files(folder, (EXAMPLE_FIELDS, EXAMPLE_RIVER))
+        fix = "pass --eurosat-dir pointing at the EuroSAT RGB folder holding AnnualCrop/ Forest/ ... River/"
+        files = eurosat_files(folder, (EXAMPLE_FIELDS, EXAMPLE_RIVER), fix, fix, argument="eurosat_dir")
         if len(files[EXAMPLE_FIELDS]) < 16 or len(files[EXAMPLE_RIVER]) < 7:
             raise Pix2GanError(f"--eurosat-dir {folder} holds too few tiles for the examples (16 {EXAMPLE_FIELDS}, "
                                f"7 {EXAMPLE_RIVER}): pass the whole EuroSAT RGB folder", argument="eurosat_dir")

@@ -278,8 +278,10 @@ def test_examples_fall_back_to_synthetic_tiles_and_refuse_a_folder_without_euros
     tiles, classes = synthetic_satellite_tiles(16, seed=0)
     river = cv2.imread(str(tmp_path / "a" / "cloudy_river.jpg"))[..., ::-1].astype(np.float32)
     assert np.mean(np.abs(river - _clouded(tiles[classes == 8][6], EXAMPLE_SEEDS["thin"], "thin"))) < 4.0
-    one_line_error(lambda: write_examples(str(tmp_path / "c"), str(tmp_path / "nothing")), "--eurosat-dir",
-                   "nothing has no AnnualCrop/ or River/ folder")
+    for folder, needle in ((tmp_path / "nothing", "nothing does not exist"),
+                           (_eurosat_folder(tmp_path / "fields", (("AnnualCrop", 16),)), "River is missing")):
+        error = one_line_error(lambda: write_examples(str(tmp_path / "c"), str(folder)), needle, "--eurosat-dir")
+        assert "--data-dir" not in str(error) and error.argument == "eurosat_dir"
     few = _eurosat_folder(tmp_path / "few", (("AnnualCrop", 16), ("River", 6)))
     one_line_error(lambda: write_examples(str(tmp_path / "c"), str(few)), "--eurosat-dir", "too few tiles", "7 River")
 

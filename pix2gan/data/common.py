@@ -98,12 +98,13 @@ def check_image_files(paths: Sequence[str], check: Callable[[str, np.ndarray], N
             check(path, image)
 
 
-def require_dir(path: str | None, what: str, fix: str) -> str:
-    """Return ``path`` if it is an existing folder; else raise naming it and the fix."""
+def require_dir(path: str | None, what: str, fix: str, argument: str | None = None) -> str:
+    """Return ``path`` if it is an existing folder; else raise naming it and the fix (``argument``:
+    the argument that gave ``path``, for the command line's flag)."""
     if not path:
-        raise Pix2GanError(f"no {what} folder given: {fix}")
+        raise Pix2GanError(f"no {what} folder given: {fix}", argument=argument)
     if not os.path.isdir(path):
-        raise Pix2GanError(f"{what} folder {path} does not exist: {fix}")
+        raise Pix2GanError(f"{what} folder {path} does not exist: {fix}", argument=argument)
     return path
 
 

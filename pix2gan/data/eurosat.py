@@ -32,6 +32,7 @@ LISTING_SHA256 = "7316d988d72daf8b7de093971837ec539e52a5adfe3b8c825c8a63828384a8
 # The per-file list itself (gzipped, "<sha256>  eurosat/<Class>/<file>" lines), for naming a bad file.
 CHECKSUM_LIST = os.path.join(CHECKSUM_DIR, "eurosat.sha256.gz")
 DATA_FIX = "pass --data-dir pointing at the folder holding AnnualCrop/ Forest/ ... (or --download)"
+CLASS_FIX = f"{DATA_FIX}, or pick classes with --classes"
 
 
 def _natural(name: str):
@@ -48,18 +49,21 @@ def check_classes(classes: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(classes))
 
 
-def eurosat_files(data_dir: str, classes: Sequence[str] | None = None) -> dict[str, list[str]]:
-    """The JPEG files of each class, in natural order. Raises naming a missing or empty class folder."""
-    require_dir(data_dir, "EuroSAT data", DATA_FIX)
+def eurosat_files(data_dir: str, classes: Sequence[str] | None = None, fix: str = DATA_FIX,
+                  class_fix: str = CLASS_FIX, argument: str = "data_dir") -> dict[str, list[str]]:
+    """The JPEG files of each class, in natural order. Raises naming a missing or empty class folder
+    and ``fix`` (``class_fix`` for a missing class folder); ``argument`` names the argument that
+    gave ``data_dir`` (a caller with its own flag passes its own fixes and argument)."""
+    require_dir(data_dir, "EuroSAT data", fix, argument)
     out = {}
     for name in check_classes(classes):
         folder = os.path.join(data_dir, name)
         if not os.path.isdir(folder):
-            raise Pix2GanError(f"EuroSAT class folder {folder} is missing: {DATA_FIX}, or pick classes with --classes")
+            raise Pix2GanError(f"EuroSAT class folder {folder} is missing: {class_fix}", argument=argument)
         files = sorted((f for f in os.listdir(folder) if f.lower().endswith((".jpg", ".jpeg", ".png", ".tif"))),
                        key=_natural)
         if not files:
-            raise Pix2GanError(f"EuroSAT class folder {folder} holds no images: {DATA_FIX}")
+            raise Pix2GanError(f"EuroSAT class folder {folder} holds no images: {fix}", argument=argument)
         out[name] = [os.path.join(folder, f) for f in files]
     return out
 
