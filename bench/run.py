@@ -174,6 +174,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -485,6 +486,29 @@ def count_traces(trainer) -> list[int]:
     return counter
 
 
+def shared_data_dir(recipe) -> str | None:
+    """The shared copy of ``recipe``'s data set (../shared/data/<data set>), or None where it is absent."""
+    shared = os.path.join(SHARED, SHARED_DIRS.get(recipe.dataset, recipe.dataset))
+    return shared if os.path.exists(shared) and recipe.holds_data(shared) else None
+
+
+def entry_pipeline(recipe, data_dir: str | None, synthetic: bool):
+    """``(description, train)``: ``recipe``'s real training pipeline, repeated forever, from
+    ``data_dir``, else the shared copy (../shared/data/<data set>) where it holds the data, else
+    (or with ``synthetic``) the built-in synthetic set."""
+    import tensorflow as tf
+    if data_dir is None and not synthetic:
+        data_dir = shared_data_dir(recipe)
+    opts = recipe.Options(synthetic=data_dir is None and synthetic)
+    source = recipe.resolve_source(data_dir, opts)
+    data = recipe.load_data(source, opts, None, 0)
+    train = data.train
+    if int(train.cardinality()) != int(tf.data.INFINITE_CARDINALITY):
+        train = train.repeat()
+    described = source.kind if source.kind == "synthetic" else f"{source.kind} {os.path.normpath(source.path)}"
+    return described, train
+
+
 def child(args) -> dict:
     import keras
     import tensorflow as tf
@@ -513,18 +537,8 @@ def child(args) -> dict:
                     "mem_steps": mem_steps}}
 
     # --- the real training pipeline (or the synthetic fallback)
-    data_dir = args.data_dir
-    if data_dir is None and not args.quick:
-        shared = os.path.join(SHARED, SHARED_DIRS.get(recipe.dataset, recipe.dataset))
-        data_dir = shared if os.path.exists(shared) and recipe.holds_data(shared) else None
-    options = recipe.Options(synthetic=data_dir is None and args.quick)
     start = time.perf_counter()
-    source = recipe.resolve_source(data_dir, options)
-    data = recipe.load_data(source, options, None, 0)
-    real_ds = data.train
-    if int(real_ds.cardinality()) != int(tf.data.INFINITE_CARDINALITY):
-        real_ds = real_ds.repeat()
-    row["data"] = source.kind if source.kind == "synthetic" else f"{source.kind} {os.path.normpath(source.path)}"
+    row["data"], real_ds = entry_pipeline(recipe, args.data_dir, args.quick)
     row["data_load_s"] = time.perf_counter() - start
     spec = real_ds.element_spec
     batch = synthetic_batch(spec, recipe.batch_size)
@@ -789,6 +803,38 @@ def write_json(path: str, rates: dict, rows: list[dict]) -> None:
                    "matmul_flops": rates, "entries": rows}, f, indent=1)
 
 
+def spawn(cmd: list[str], timeout: float, label: str) -> dict:
+    """Run the subprocess ``cmd`` of the entry ``label``: echo its progress lines (those starting
+    ``"  ["``), kill it after ``timeout`` seconds, and return the row of its ``RESULT`` line; where
+    it gave none, print the last 20 other lines of its output and return ``{"entry", "error"}``."""
+    row, tail = None, []
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+        # a timer, not a check per line: a child that prints nothing is stopped too, and one whose
+        # result arrives in time keeps it
+        watchdog = threading.Timer(timeout, proc.kill)
+        watchdog.start()
+        try:
+            for line in proc.stdout:
+                if line.startswith("RESULT "):
+                    row = json.loads(line[len("RESULT "):])
+                elif line.startswith("  ["):
+                    say(line.rstrip())
+                else:
+                    tail = (tail + [line.rstrip()])[-20:]
+        finally:
+            watchdog.cancel()
+        proc.wait()
+        if row is None and proc.returncode == -9:
+            tail.append(f"stopped after the timeout of {timeout:.0f} s")
+    except OSError as exc:
+        tail = [str(exc)]
+    if row is None:
+        say("\n".join(tail))
+        row = {"entry": label, "error": (tail[-1] if tail else "no result")[:200]}
+    return row
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="+", help="entries (or labels such as pix2pix-facades@b16) to bench")
@@ -833,26 +879,8 @@ def main(argv=None) -> int:
         cmd += ["--steps", str(args.steps)] if args.steps else []
         cmd += ["--steps-per-execution", str(args.steps_per_execution)] if args.steps_per_execution else []
         cmd += ["--data-dir", args.data_dir] if args.data_dir else []
-        row = None
         entry_start = time.perf_counter()
-        try:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
-            tail = []
-            for line in proc.stdout:
-                if line.startswith("RESULT "):
-                    row = json.loads(line[len("RESULT "):])
-                elif line.startswith("  ["):
-                    say(line.rstrip())
-                else:
-                    tail = (tail + [line.rstrip()])[-20:]
-                if time.perf_counter() - entry_start > args.timeout:
-                    proc.kill()
-            proc.wait()
-        except OSError as exc:
-            tail = [str(exc)]
-        if row is None:
-            say("\n".join(tail))
-            row = {"entry": label, "error": (tail[-1] if tail else "no result")[:200]}
+        row = spawn(cmd, args.timeout, label)
         row["entry_s"] = time.perf_counter() - entry_start
         rows.append(row)
         say(f"{label}: done in {row['entry_s']:.0f} s")

@@ -31,3 +31,17 @@ def test_quick_run_gives_every_column(tmp_path):
     assert [c.strip() for c in header.strip("|").split("|")] == [h for h, _, _ in COLUMNS]
     line = next(line for line in done.stdout.splitlines() if line.startswith("| gan-mnist |"))
     assert len(line.strip("|").split("|")) == len(COLUMNS)
+
+
+def test_soak_reads_memory_and_traces_of_a_training_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # Recipe.train's default folders
+    sys.path.insert(0, REPO)
+    from bench.soak import EPOCHS, soak
+
+    row = soak("gan-mnist", 100, None, {"fid_every": 0, "eval_samples": 0})
+    assert row["entry"] == "gan-mnist" and row["steps"] == 100
+    # the probe wrapped train_step before fit() made its train function: one trace, none after
+    assert row["first_traces"] == 1 and row["retraces"] == 0 and len(row["traces_by_epoch"]) == EPOCHS
+    assert len(row["rss_by_epoch"]) == EPOCHS and 100 < row["rss_e1_mb"] <= row["rss_max_mb"]
+    assert row["rss_e6_mb"] == row["rss_by_epoch"][5] and row["rss_end_mb"] == row["rss_by_epoch"][-1] <= row["rss_max_mb"]
+    assert math.isfinite(row["rss_slope_2nd_half_mb_per_1k"]) and row["step_ms"] > 0
