@@ -164,6 +164,12 @@ reach a large share of the matmul rate at batch 16:
 The last two entries' inference (and cloud-removal's float32 step, 1.21 against 0.98 on
 2026-12-02) came out lower than in the runs above, from 2-second inference windows and 3-round
 timings on a machine that did not look quiet (dcgan-mnist's ``wait`` 9.2%).
+
+Tried 2026-12-07 and not kept (same-process alternating rounds, 5 rounds, median; nothing else
+running): dcgan-mnist in bf16 at 10 steps per call of the compiled step instead of 1, 63.8 against
+63.8 ms per step (both 0.89x the float32 baseline's 71.6 ms), so its 1 step per call stays;
+cgan-mnist's float32 step with XLA (``jit_compile=True``), 53.4 against 51.0 ms per 100-step
+call (1.05x slower), so XLA stays off there too.
 """
 from __future__ import annotations
 
