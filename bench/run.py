@@ -785,13 +785,16 @@ def cell(row: dict, key: str, fmt: str) -> str:
     return fmt.format(value)
 
 
-def table(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(h for h, _, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+def table(rows: list[dict], columns=None) -> str:
+    """A Markdown table of ``rows`` with ``columns`` (``(header, key, format)``; default this
+    bench's); a failed entry's row says why."""
+    columns = columns or COLUMNS
+    lines = ["| " + " | ".join(h for h, _, _ in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         if "error" in row:
             lines.append(f"| {row['entry']} | failed: {row['error']} |")
             continue
-        lines.append("| " + " | ".join(cell(row, k, f) for _, k, f in COLUMNS) + " |")
+        lines.append("| " + " | ".join(cell(row, k, f) for _, k, f in columns) + " |")
     return "\n".join(lines)
 
 

@@ -71,7 +71,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.run import count_traces, say, shared_data_dir, spawn, vm_rss_mb  # noqa: E402
+from bench.run import count_traces, say, shared_data_dir, spawn, table, vm_rss_mb  # noqa: E402
 
 # settings that bring a step to about 0.1-0.2 s here (the entries' own batch and size otherwise)
 SIZES = {
@@ -161,27 +161,17 @@ def summarise(row: dict) -> dict:
     rss = np.asarray(row["rss_by_epoch"], float)
     half = np.arange(EPOCHS // 2, EPOCHS)
     slope = np.polyfit((half + 1) * row["steps_per_epoch"], rss[half], 1)[0] * 1000
-    return row | {"rss_e1_mb": float(rss[0]), "rss_e6_mb": float(rss[half[0]]), "rss_end_mb": float(rss[-1]),
+    return row | {"sizes_text": ", ".join(f"{k}={v}" for k, v in row["sizes"].items()) or "its own",
+                  "rss_e1_mb": float(rss[0]), "rss_e6_mb": float(rss[half[0]]), "rss_end_mb": float(rss[-1]),
                   "rss_growth_2nd_half_mb": float(rss[-1] - rss[half[0]]), "rss_slope_2nd_half_mb_per_1k": float(slope)}
 
 
-COLUMNS = [("entry", "entry", "{}"), ("sizes", "sizes", "{}"), ("precision", "precision", "{}"),
+COLUMNS = [("entry", "entry", "{}"), ("sizes", "sizes_text", "{}"), ("precision", "precision", "{}"),
            ("steps", "steps", "{}"), ("step ms", "step_ms", "{:.1f}"), ("RSS e1 MB", "rss_e1_mb", "{:.0f}"),
            ("RSS e6 MB", "rss_e6_mb", "{:.0f}"), ("RSS e10 MB", "rss_end_mb", "{:.0f}"),
            ("max MB", "rss_max_mb", "{:.0f}"), ("+MB e6-e10", "rss_growth_2nd_half_mb", "{:+.1f}"),
            ("MB/1k e6-e10", "rss_slope_2nd_half_mb_per_1k", "{:+.1f}"), ("first", "first_traces", "{}"),
            ("retraces", "retraces", "{}"), ("total s", "total_s", "{:.0f}")]
-
-
-def table(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(h for h, _, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        if "error" in row:
-            lines.append(f"| {row['entry']} | failed: {row['error']} |")
-            continue
-        sizes = ", ".join(f"{k}={v}" for k, v in row["sizes"].items()) or "its own"
-        lines.append("| " + " | ".join(sizes if k == "sizes" else f.format(row[k]) for _, k, f in COLUMNS) + " |")
-    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -215,7 +205,7 @@ def main(argv=None) -> int:
                 json.dump({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu_cores": os.cpu_count(),
                            "entries": rows}, f, indent=1)
     say("")
-    say(table(rows))
+    say(table(rows, COLUMNS))
     say(f"\ntotal {time.perf_counter() - started:.0f} s")
     return 0 if all("error" not in r for r in rows) else 1
 

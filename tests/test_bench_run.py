@@ -36,7 +36,8 @@ def test_quick_run_gives_every_column(tmp_path):
 def test_soak_reads_memory_and_traces_of_a_training_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # Recipe.train's default folders
     sys.path.insert(0, REPO)
-    from bench.soak import EPOCHS, soak
+    from bench.run import table
+    from bench.soak import COLUMNS, EPOCHS, soak
 
     row = soak("gan-mnist", 100, None, {"fid_every": 0, "eval_samples": 0})
     assert row["entry"] == "gan-mnist" and row["steps"] == 100
@@ -45,3 +46,5 @@ def test_soak_reads_memory_and_traces_of_a_training_run(tmp_path, monkeypatch):
     assert len(row["rss_by_epoch"]) == EPOCHS and 100 < row["rss_e1_mb"] <= row["rss_max_mb"]
     assert row["rss_e6_mb"] == row["rss_by_epoch"][5] and row["rss_end_mb"] == row["rss_by_epoch"][-1] <= row["rss_max_mb"]
     assert math.isfinite(row["rss_slope_2nd_half_mb_per_1k"]) and row["step_ms"] > 0
+    line = table([row], COLUMNS).splitlines()[-1]
+    assert line.startswith("| gan-mnist | its own |") and len(line.strip("|").split("|")) == len(COLUMNS)
