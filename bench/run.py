@@ -803,13 +803,14 @@ def finite_row(row: dict) -> bool:
     return all(isinstance(row.get(k), (int, float)) and math.isfinite(row[k]) for k in REQUIRED if k != "entry")
 
 
-def write_json(path: str, rates: dict, rows: list[dict]) -> None:
+def write_json(path: str, rows: list[dict], **fields) -> None:
+    """``rows`` as ``entries`` in a JSON file at ``path``, with the date, cores, library versions and
+    ``fields``."""
     import keras
     import tensorflow as tf
     with open(path, "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu_cores": os.cpu_count(),
-                   "tensorflow": tf.__version__, "keras": keras.__version__,
-                   "matmul_flops": rates, "entries": rows}, f, indent=1)
+                   "tensorflow": tf.__version__, "keras": keras.__version__, **fields, "entries": rows}, f, indent=1)
 
 
 def spawn(cmd: list[str], timeout: float, label: str) -> dict:
@@ -894,7 +895,7 @@ def main(argv=None) -> int:
         rows.append(row)
         say(f"{label}: done in {row['entry_s']:.0f} s")
         if args.json:  # after every entry, so an interrupted run keeps what it measured
-            write_json(args.json, rates, rows)
+            write_json(args.json, rows, matmul_flops=rates)
     say("")
     say("matmul 2048x2048: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in rates.items()))
     say(table(rows))

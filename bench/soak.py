@@ -71,7 +71,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.run import count_traces, say, shared_data_dir, spawn, table, vm_rss_mb  # noqa: E402
+import keras  # noqa: E402
+
+from bench.run import count_traces, say, shared_data_dir, spawn, table, vm_rss_mb, write_json  # noqa: E402
 
 # settings that bring a step to about 0.1-0.2 s here (the entries' own batch and size otherwise)
 SIZES = {
@@ -91,10 +93,32 @@ DATA = {name: {"max_per_class": 100} for name in ("dcgan-eurosat", "dcgan-eurosa
 EPOCHS = 10
 
 
+class Probe(keras.callbacks.Callback):
+    """``samples``: (step, time, VmRSS) after every call of the compiled step; ``traces``: how often
+    ``train_step`` has been traced, at every epoch's end."""
+
+    def __init__(self, steps_per_epoch: int):
+        super().__init__()
+        self.steps_per_epoch, self.samples, self.traces, self.counter, self.epoch = steps_per_epoch, [], [], None, 0
+
+    def set_model(self, model):
+        super().set_model(model)
+        if self.counter is None:  # fit() sets the model before it makes its train function from train_step
+            self.counter = count_traces(model)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.samples.append((self.epoch * self.steps_per_epoch + batch + 1, time.perf_counter(), vm_rss_mb()))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.traces.append(self.counter[0])
+
+
 def soak(entry: str, steps: int, data_dir: str | None, data_options: dict | None = None) -> dict:
     """One entry's row: ``Recipe.train`` for ``steps`` steps in 10 epochs, with the entry's
     ``SIZES`` and ``DATA`` options (``data_options`` added to them)."""
-    import keras
     import numpy as np
 
     from pix2gan import zoo
@@ -102,28 +126,10 @@ def soak(entry: str, steps: int, data_dir: str | None, data_options: dict | None
     per_epoch = max(1, steps // EPOCHS)
     options = {**DATA.get(entry, {}), **(data_options or {})}
     recipe = zoo.get(entry, epochs=EPOCHS, **SIZES.get(entry, {}))
-    samples, traces, wrapped = [], {"count": [0], "by_epoch": []}, []
+    probe = Probe(per_epoch)
 
-    class Probe(keras.callbacks.Callback):
-        """VmRSS after every call of the compiled step; ``train_step`` traces at every epoch's end."""
-        def set_model(self, model):
-            super().set_model(model)
-            if not wrapped:  # fit() sets the model before it makes its train function from train_step
-                traces["count"] = count_traces(model)
-                wrapped.append(True)
-            self.epoch = 0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch
-
-        def on_train_batch_end(self, batch, logs=None):
-            samples.append((self.epoch * per_epoch + batch + 1, time.perf_counter(), vm_rss_mb()))
-
-        def on_epoch_end(self, epoch, logs=None):
-            traces["by_epoch"].append(traces["count"][0])
-
-    probe = Probe()
-
+    # Recipe.train takes run options only (its signature is RunOptions, one to one with the
+    # CLI), so the probe joins the entry's own callbacks through a subclass
     class Soaked(type(recipe)):
         def extra_callbacks(self, *args):
             return super().extra_callbacks(*args) + [probe]
@@ -138,17 +144,17 @@ def soak(entry: str, steps: int, data_dir: str | None, data_options: dict | None
         with open(run.card_path) as f:
             card = json.load(f)
     total_s = time.perf_counter() - start
-    steps_seen = np.array([s for s, _, _ in samples], float)
-    times = np.array([t for _, t, _ in samples])
-    rss = np.array([r for _, _, r in samples])
+    steps_seen = np.array([s for s, _, _ in probe.samples], float)
+    times = np.array([t for _, t, _ in probe.samples])
+    rss = np.array([r for _, _, r in probe.samples])
     gaps = np.diff(times) / np.maximum(np.diff(steps_seen), 1)
     return summarise({
-        "entry": entry, "sizes": SIZES.get(entry, {}), "data_options": options, "batch": soaked.batch_size,
+        "entry": entry, "sizes": SIZES.get(entry, {}), "data_options": options, "batch": recipe.batch_size,
         "steps": int(steps_seen[-1]), "epochs": EPOCHS, "steps_per_epoch": per_epoch, "data": card.get("data"),
         "precision": card["run"].get("precision_used"), "steps_per_execution": card["run"].get("steps_per_execution"),
         "step_ms": float(np.median(gaps)) * 1e3, "total_s": total_s, "rss_max_mb": float(rss.max()),
-        "first_traces": traces["by_epoch"][0], "retraces": traces["by_epoch"][-1] - traces["by_epoch"][0],
-        "traces_by_epoch": traces["by_epoch"],
+        "first_traces": probe.traces[0], "retraces": probe.traces[-1] - probe.traces[0],
+        "traces_by_epoch": probe.traces,
         # VmRSS at the last call of each epoch (before its epoch-end callbacks)
         "rss_by_epoch": [float(rss[steps_seen <= (e + 1) * per_epoch][-1]) for e in range(EPOCHS)]})
 
@@ -200,10 +206,8 @@ def main(argv=None) -> int:
         row = spawn(cmd, args.timeout, name)
         rows.append(row)
         say(f"{name}: done in {time.perf_counter() - entry_start:.0f} s")
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu_cores": os.cpu_count(),
-                           "entries": rows}, f, indent=1)
+        if args.json:  # after every entry, so an interrupted run keeps what it measured
+            write_json(args.json, rows)
     say("")
     say(table(rows, COLUMNS))
     say(f"\ntotal {time.perf_counter() - started:.0f} s")

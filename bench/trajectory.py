@@ -103,7 +103,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench.run import tutorial_pix2pix_step  # noqa: E402
+from bench.run import shared_data_dir, tutorial_pix2pix_step  # noqa: E402
 from pix2gan import Pix2Pix, zoo  # noqa: E402
 from pix2gan.allocator import tune_allocator  # noqa: E402
 from pix2gan.networks import build_patchgan_discriminator, build_unet_generator  # noqa: E402
@@ -112,7 +112,6 @@ from pix2gan.precision import BF16_STEP_RTOL, precision_scope, unsupported_reaso
 
 LOSSES = ("g_adv", "g_l1", "d_loss")
 F32_FIRST_STEP_RTOL = 1e-5
-SHARED = os.path.join(HERE, "..", "..", "shared", "data", "facades")
 
 
 def networks(size: int, weights=None):
@@ -128,7 +127,7 @@ def networks(size: int, weights=None):
 
 def batches(args):
     recipe = zoo.get("pix2pix-facades", image_size=args.image_size)
-    data_dir = args.data_dir or (SHARED if os.path.isdir(SHARED) and recipe.holds_data(SHARED) else None)
+    data_dir = args.data_dir or shared_data_dir(recipe)
     options = recipe.Options(synthetic=data_dir is None)
     source = recipe.resolve_source(data_dir, options)
     data = recipe.load_data(source, options, None, 0)
