@@ -12,9 +12,9 @@ import tensorflow as tf
 
 from conftest import REPO, one_line_error
 from pix2gan import Pix2Pix, precision, zoo
-from pix2gan.networks import build_patchgan_discriminator, build_unet_generator
-from pix2gan.precision import (BF16_STEP_RTOL, float32_copy, is_mixed, precision_scope, resolve_precision,
-                               unsupported_reason)
+from pix2gan.networks import build_patchgan_discriminator, build_resnet_generator, build_unet_generator
+from pix2gan.precision import (BF16_STEP_RTOL, float32_copy, inference_copy, is_mixed, precision_scope,
+                               resolve_precision, unsupported_reason)
 
 sys.path.insert(0, REPO)
 from bench.run import tutorial_pix2pix_step  # noqa: E402
@@ -216,3 +216,24 @@ def test_one_discriminator_call_on_real_and_fake_matches_two_where_d_has_no_batc
     for one, two in ((joint.generator, separate.generator), (joint.discriminator, separate.discriminator)):
         for p, q in zip(one.get_weights(), two.get_weights()):
             np.testing.assert_allclose(p, q, atol=1e-5)
+
+
+@needs_bf16
+def test_resnet_generator_sums_its_residual_stream_in_float32_under_mixed_precision():
+    """Under mixed_bfloat16 the CycleGAN generator's residual sums and its full-resolution first and
+    last convs compute in float32; its training-mode output is then nearer the float32 network's
+    than a copy with every hidden layer in bf16 (measured 10-18% nearer at these sizes)."""
+    keras.utils.set_random_seed(0)
+    reference = build_resnet_generator((32, 32, 3), filters=8, n_blocks=6)
+    with precision_scope("mixed_bfloat16"):
+        mixed = build_resnet_generator((32, 32, 3), filters=8, n_blocks=6)
+    mixed.set_weights(reference.get_weights())
+    assert {layer.name for layer in mixed.layers if layer.dtype_policy.name == "float32"} == {
+        "c7s1_conv", *(f"res{b}_add" for b in range(1, 7)), "output_conv", "output_image"}
+    all_bf16 = inference_copy(reference, "mixed_bfloat16")  # every layer but the output in bf16
+    assert all_bf16.get_layer("res1_add").dtype_policy.name == "mixed_bfloat16"
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)).astype("float32")
+    target = np.asarray(reference(x, training=True))
+    error = {name: np.abs(np.asarray(model(x, training=True)) - target).mean()
+             for name, model in (("stream", mixed), ("all", all_bf16))}
+    assert 0 < error["stream"] < error["all"] / 1.05, error

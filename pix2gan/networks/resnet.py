@@ -9,6 +9,9 @@ from keras import layers
 from ..errors import Pix2GanError
 from .blocks import gan_init, norm_layer, reflection_pad, residual_block
 
+# The residual stream's dtype under any policy (see build_resnet_generator).
+STREAM_DTYPE = "float32"
+
 
 def _norm_act(x, norm: str | None, name: str, act: bool = True):
     """Optional norm layer ``{name}_norm`` then, with ``act``, a ReLU ``{name}_act``."""
@@ -33,6 +36,8 @@ def build_resnet_generator(input_shape: Sequence[int | None] = (256, 256, 3), ou
     ReLU); c7s1-``output_channels`` (reflection pad 3, 7x7 conv) and a float32 tanh. Widths scale
     with ``filters``; ``norm='instance'`` is instance normalisation (``GroupNormalization`` with
     one group per channel). About 11.4M parameters with the defaults (9 blocks, 3 channels).
+    Under a mixed-precision policy the residual sums and the 7x7 first and last convs compute in
+    float32 (:data:`STREAM_DTYPE`), the other layers in the policy's compute dtype.
 
     Sides given as None make the model fully convolutional (any input whose sides are multiples
     of 4); known sides must be multiples of 4 from 8 up. Reflection padding is the registered
@@ -56,7 +61,11 @@ def build_resnet_generator(input_shape: Sequence[int | None] = (256, 256, 3), ou
 
     inputs = keras.Input((h, w, c), name="input_image")
     x = reflection_pad(inputs, 3, name="c7s1_pad")
-    x = layers.Conv2D(filters, 7, kernel_initializer=gan_init(), use_bias=use_bias, name="c7s1_conv")(x)
+    # Under a mixed policy the full-resolution first and last convs (about 4% of the FLOPs at the
+    # defaults) and the residual stream's sums compute in float32: in bfloat16 every sum rounds the
+    # stream to 8 bits of mantissa, and CycleGAN in bf16 scored lower than in float32 without this.
+    x = layers.Conv2D(filters, 7, kernel_initializer=gan_init(), use_bias=use_bias, dtype=STREAM_DTYPE,
+                      name="c7s1_conv")(x)
     x = _norm_act(x, norm, "c7s1")
     for i, f in enumerate((filters * 2, filters * 4)):
         x = layers.Conv2D(f, 3, strides=2, padding="same", kernel_initializer=gan_init(), use_bias=use_bias,
@@ -71,13 +80,13 @@ def build_resnet_generator(input_shape: Sequence[int | None] = (256, 256, 3), ou
         y = layers.Conv2D(filters * 4, 3, kernel_initializer=gan_init(), use_bias=use_bias, name=f"{block}_conv2")(y)
         y = _norm_act(y, norm, f"{block}_2", act=False)
         # No ReLU after the sum, as in CycleGAN's ResnetBlock.
-        x = layers.Add(name=f"{block}_add")([x, y])
+        x = layers.Add(dtype=STREAM_DTYPE, name=f"{block}_add")([x, y])
     for i, f in enumerate((filters * 2, filters)):
         x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", kernel_initializer=gan_init(), use_bias=use_bias,
                                    name=f"up{i + 1}_convT")(x)
         x = _norm_act(x, norm, f"up{i + 1}")
     x = reflection_pad(x, 3, name="output_pad")
-    x = layers.Conv2D(output_channels, 7, kernel_initializer=gan_init(), name="output_conv")(x)
+    x = layers.Conv2D(output_channels, 7, kernel_initializer=gan_init(), dtype=STREAM_DTYPE, name="output_conv")(x)
     # tanh in float32 even under a mixed-precision policy, so outputs stay exact.
     outputs = layers.Activation("tanh", dtype="float32", name="output_image")(x)
     return keras.Model(inputs, outputs, name=name)
