@@ -100,6 +100,41 @@ metric is the PSNR of G(a) against the truth on the validation tiles, higher bet
 - cyclegan-facades runs its own networks (9 residual blocks) on 128 px crops, since one 256 px
   step takes 12 s here. After 300 steps its A->B SSIM is still about 0 at either precision, so
   the run cannot show a cost the size of cyclegan-eurosat's; it stays float32 with it.
+
+Measured 2026-12-07 17:27-18:03 UTC for cgan-mnist at four more seeds (``python bench/precision.py
+--entries cgan-mnist=4000 --seeds 3 4 5 6``; another bench shared the cores, which changes the
+seconds, not the scores), to settle the three-seed table above:
+
+| entry | steps | metric | float32 (seeds 3-6) | bf16 (seeds 3-6) | gap of means | float32 spread | verdict | s/run f32 / bf16 |
+|---|---:|---|---|---|---:|---:|---|---|
+| cgan-mnist | 4000 | MNIST-FID | 98.47, 164.28, 133.03, 99.27 | 218.32, 119.34, 665.11, 86.37 | +148.52 | 65.81 | worse | 224 / 234 |
+
+Over all seven seeds float32 scores 59.7-291.2 (median 99.3) and bf16 86.4-665.1 (median 218.3);
+a bf16 seed is worse than a float32 seed in 34 of the 49 pairs. cgan-mnist stays float32 under
+'auto'.
+
+Measured 2026-12-07 17:30-18:33 UTC for the CycleGAN entries after their ResNet generators began to
+compute the residual sums and the 7x7 first and last convs in float32 under a mixed policy
+(``pix2gan.networks.resnet.STREAM_DTYPE``; the float32 network is unchanged, so the float32 seeds
+0-2 above still stand): bf16 seeds 0-2 again, and seed 3 at both precisions (``python
+bench/precision.py --one cyclegan-eurosat mixed_bfloat16 SEED --steps 600``, likewise for
+cyclegan-facades at 300 steps with the settings above; the cgan-mnist runs shared the cores until
+18:03, which changes the seconds, not the scores):
+
+| entry | steps | metric | float32 (per seed) | bf16, float32 stream (per seed) | gap of means | float32 spread | verdict | s/run f32 / bf16 |
+|---|---:|---|---|---|---:|---:|---|---|
+| cyclegan-eurosat | 600 | val A->B PSNR dB | 21.274, 20.918, 21.010, 20.836 | 21.166, 20.983, 20.858, 21.411 | +0.095 | 0.438 | within noise | 466 (seed 3) / 329-650 |
+| cyclegan-facades (128 px crops) | 300 | val A->B PSNR dB | 10.783, 10.200 | 10.507, 10.149 | -0.164 | 0.583 | within noise, too little trained to tell | - / 500-559 |
+
+- cyclegan-eurosat: every bf16 seed now lies inside or above the float32 range (before: two of
+  three below it; gap of means -0.183 dB). The SSIM gap is gone too: A->B 0.534, 0.532, 0.523,
+  0.559 (mean 0.537) against float32's 0.552, 0.540, 0.528, 0.536 (0.539); B->A 0.491, 0.484,
+  0.463, 0.468 (0.477) against 0.495, 0.473, 0.471, 0.497 (0.484), where all-bf16 had 0.505 and
+  0.459. ``auto_mixed`` is set.
+- cyclegan-facades runs the same generator (9 blocks) and discriminators; its bf16 seeds lie
+  within 0.06 dB of the float32 range and its SSIM is still about 0 at either precision, so this
+  budget cannot show a cost by itself. ``auto_mixed`` is set on cyclegan-eurosat's evidence for
+  the same networks.
 """
 from __future__ import annotations
 

@@ -170,6 +170,24 @@ running): dcgan-mnist in bf16 at 10 steps per call of the compiled step instead 
 63.8 ms per step (both 0.89x the float32 baseline's 71.6 ms), so its 1 step per call stays;
 cgan-mnist's float32 step with XLA (``jit_compile=True``), 53.4 against 51.0 ms per 100-step
 call (1.05x slower), so XLA stays off there too.
+
+The CycleGAN entries after their generators' residual stream went float32 under a mixed policy
+(bench/precision.py has the quality), measured 2026-12-07 18:33-18:40 UTC (``python bench/run.py
+--only cyclegan-eurosat --steps 6``, then ``--only cyclegan-facades``; nothing else running). This
+machine's matmul rates were float32 288.6 / 266.8 and bfloat16 965.0 / 831.7 GFLOP/s, so its
+shares are not comparable with the tables above; the ratios are against the baseline of the same run:
+
+| entry | batch | f32 ms | bf16 ms | base ms | f32/base | bf16/base | cpu f32/base | cpu bf16/base | inf16 mm% | wait | retraces |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+| cyclegan-eurosat | 1 | 698.3 | 477.7 | 718.9 | 0.97 | 0.66 | 0.97 | 0.63 | 63% | 2.4% | 0 |
+| cyclegan-facades | 1 | 9349.0 | 3506.0 | 9006.6 | 1.04 | 0.39 | 1.04 | 0.39 | 84% | 0.0% | 0 |
+
+Tried the same day and not kept (same process, alternating rounds, 5 rounds, median; nothing else
+running): folding each generator BatchNorm into the Dense / transposed conv before it (an
+inference-only copy, outputs equal to 5e-8) raised batch-16 inference from 984 to 1065 img/s for
+dcgan-eurosat (+8%, 50% -> 54% of this machine's float32 matmul rate) and from 4778 to 5006 for
+dcgan-mnist (+5%): short of the 85% target for either, so the copy was not built; dcgan-mnist's
+first D conv (2 input channels) in float32 inside its bf16 step, 63.6 against 57.7 ms, slower.
 """
 from __future__ import annotations
 
