@@ -1,4 +1,5 @@
 """EuroSAT loader: stratified stable split, class filter, bad tiles, h5 cache, listing checksum."""
+import hashlib
 import os
 
 import cv2
@@ -6,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from pix2gan.data.eurosat import (CLASSES, LISTING_SHA256, eurosat_files, listing_sha256, load_eurosat,
-                                  stratified_split, verify_eurosat)
+from pix2gan.data.eurosat import (CHECKSUM_LIST, CLASSES, LISTING_SHA256, eurosat_files, listing_sha256,
+                                  load_eurosat, stratified_split, verify_eurosat)
 from pix2gan.errors import Pix2GanError
 
 
@@ -95,3 +96,9 @@ def test_real_eurosat_split_and_listing():
     assert len(split["test"]) == 8100 and len(split["train"]) == 18900
     assert split == stratified_split(files)
     assert listing_sha256(root) == LISTING_SHA256
+
+
+def test_bundled_per_file_list_is_the_listing_its_digest_names():
+    # the per-file list that names a bad tile is the very listing LISTING_SHA256 is the digest of
+    with open(CHECKSUM_LIST, "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == LISTING_SHA256

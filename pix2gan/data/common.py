@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 from typing import Callable, Sequence
@@ -35,16 +34,14 @@ def sha256_file(path: str) -> str:
 
 
 def verify_checksum_list(list_path: str, root: str, prefix: str = "") -> int:
-    """Check files under ``root`` against a ``sha256sum``-style list (plain or ``.gz``); return how
-    many were checked.
+    """Check files under ``root`` against a ``sha256sum``-style list; return how many were checked.
 
     Lines name paths like ``facades/train/1.jpg``; ``prefix`` (``"facades/"``) is stripped so the
     rest is resolved below ``root``. Raises :class:`Pix2GanError` on the first missing or
     mismatching file.
     """
     checked = 0
-    # The EuroSAT list (27,000 lines) ships gzipped.
-    with (gzip.open(list_path, "rt") if list_path.endswith(".gz") else open(list_path)) as f:
+    with open(list_path) as f:
         for line in f:
             digest, name = line.strip().split(None, 1)
             rel = name[len(prefix):] if prefix and name.startswith(prefix) else name

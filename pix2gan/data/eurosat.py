@@ -29,8 +29,9 @@ DEFAULT_DIR = os.path.join("datasets", "eurosat")  # where the EuroSAT entries l
 # sha256 of the `sha256sum` listing of every file (paths "eurosat/<Class>/<file>", LC_ALL=C order):
 # a 64-character stand-in for the 2.8 MB per-file list.
 LISTING_SHA256 = "7316d988d72daf8b7de093971837ec539e52a5adfe3b8c825c8a63828384a8e1"
-# The per-file list itself (gzipped, "<sha256>  eurosat/<Class>/<file>" lines), for naming a bad file.
-CHECKSUM_LIST = os.path.join(CHECKSUM_DIR, "eurosat.sha256.gz")
+# The per-file list itself ("<sha256>  eurosat/<Class>/<file>" lines; its own sha256 is LISTING_SHA256),
+# for naming a bad file.
+CHECKSUM_LIST = os.path.join(CHECKSUM_DIR, "eurosat.sha256")
 DATA_FIX = "pass --data-dir pointing at the folder holding AnnualCrop/ Forest/ ... (or --download)"
 CLASS_FIX = f"{DATA_FIX}, or pick classes with --classes"
 
