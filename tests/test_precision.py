@@ -9,12 +9,30 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import REPO, one_line_error
+
 from pix2gan import Pix2Pix, precision, zoo
-from pix2gan.networks import build_patchgan_discriminator, build_resnet_generator, build_unet_generator
-from pix2gan.precision import (BF16_STEP_RTOL, float32_copy, inference_copy, is_mixed, precision_scope,
-                               resolve_precision, unsupported_reason)
+from pix2gan.networks import (
+    build_dcgan_discriminator,
+    build_dcgan_generator,
+    build_mlp_discriminator,
+    build_mlp_generator,
+    build_patchgan_discriminator,
+    build_resnet_discriminator,
+    build_resnet_generator,
+    build_unet_generator,
+)
+from pix2gan.networks.sequence import build_sequence_unet
+from pix2gan.networks.unet import build_reference_unet
+from pix2gan.precision import (
+    BF16_STEP_RTOL,
+    float32_copy,
+    inference_copy,
+    is_mixed,
+    precision_scope,
+    resolve_precision,
+    unsupported_reason,
+)
 
 sys.path.insert(0, REPO)
 from bench.run import tutorial_pix2pix_step  # noqa: E402
@@ -228,7 +246,8 @@ def test_resnet_generator_sums_its_residual_stream_in_float32_under_mixed_precis
     with precision_scope("mixed_bfloat16"):
         mixed = build_resnet_generator((32, 32, 3), filters=8, n_blocks=6)
     mixed.set_weights(reference.get_weights())
-    assert {layer.name for layer in mixed.layers if layer.dtype_policy.name == "float32"} == {
+    normalised = {layer.name for layer in mixed.layers if layer.name.endswith(("_norm", "_act"))}
+    assert {layer.name for layer in mixed.layers if layer.dtype_policy.name == "float32"} - normalised == {
         "c7s1_conv", *(f"res{b}_add" for b in range(1, 7)), "output_conv", "output_image"}
     all_bf16 = inference_copy(reference, "mixed_bfloat16")  # every layer but the output in bf16
     assert all_bf16.get_layer("res1_add").dtype_policy.name == "mixed_bfloat16"
@@ -237,3 +256,56 @@ def test_resnet_generator_sums_its_residual_stream_in_float32_under_mixed_precis
     error = {name: np.abs(np.asarray(model(x, training=True)) - target).mean()
              for name, model in (("stream", mixed), ("all", all_bf16))}
     assert 0 < error["stream"] < error["all"] / 1.05, error
+
+
+NORMS = (keras.layers.BatchNormalization, keras.layers.GroupNormalization)
+ELEMENTWISE = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.Dropout,
+               keras.layers.Add)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: build_unet_generator((32, 32, 3), filters=8, max_filters=32),
+    lambda: build_reference_unet((32, 32, 3), widths=(8, 16, 32, 64, 128)),
+    lambda: build_patchgan_discriminator((32, 32, 3), filters=8),
+    lambda: build_resnet_generator((32, 32, 3), filters=8, n_blocks=2),
+    lambda: build_resnet_discriminator((32, 32, 3)),
+    lambda: build_dcgan_generator(num_classes=10),
+    lambda: build_dcgan_generator(num_classes=10, conditioning="batchnorm"),
+    lambda: build_dcgan_discriminator(num_classes=10),
+    lambda: build_dcgan_discriminator(spectral_norm=True),
+    lambda: build_mlp_generator(hidden=(32, 64), num_classes=10, norm="batch", activation="gelu"),
+    lambda: build_mlp_discriminator(hidden=(64, 32), num_classes=10, norm="batch", dropout=0.3),
+    lambda: build_sequence_unet((32, 32, 6), filters=8),
+], ids=["unet", "reference-unet", "patchgan", "resnet-g", "resnet-d", "dcgan-g", "dcgan-g-cbn", "dcgan-d",
+        "dcgan-d-sn", "mlp-g", "mlp-d", "sequence-unet"])
+def test_norms_and_the_activations_after_them_compute_in_float32_under_mixed_precision(build):
+    """Under mixed_bfloat16 every normalisation layer, and the dropout / activation that takes its
+    output, computes in float32 (bf16 elementwise kernels are slower than float32 plus the casts,
+    bench/run.py); an activation not after a norm, and the convs and dense layers, keep the policy."""
+    with precision_scope("mixed_bfloat16"):
+        model = build()
+    producer = {id(layer.output): layer for layer in model.layers}
+
+    def normalised(layer):  # a norm, class-conditional BatchNorm's affine, or elementwise after one
+        if layer is None:
+            return False
+        if isinstance(layer, NORMS) or layer.name.endswith("_class_affine"):
+            return True
+        inputs = layer.input if isinstance(layer.input, list) else [layer.input]
+        return isinstance(layer, ELEMENTWISE) and any(normalised(producer.get(id(t))) for t in inputs)
+
+    outputs = {id(t) for t in model.outputs}
+    checked = 0
+    for layer in model.layers:
+        if id(layer.output) in outputs:
+            continue  # output layers are float32 by their own rule
+        if isinstance(layer, (*NORMS, *ELEMENTWISE)):
+            want = "float32" if normalised(layer) else "mixed_bfloat16"
+            assert layer.dtype_policy.name == want, (layer.name, layer.dtype_policy.name)
+            checked += want == "float32"
+        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense)):
+            assert layer.dtype_policy.name in ("mixed_bfloat16", "float32"), layer.name
+    assert checked >= 2  # the builder has norms, and they were found
+    with precision_scope("float32"):
+        plain = build()
+    assert not is_mixed(plain)  # the float32 network is as it was

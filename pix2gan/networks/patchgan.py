@@ -7,7 +7,7 @@ import keras
 from keras import layers
 
 from ..layers import MinibatchDiscrimination
-from .blocks import downsample, gan_init, norm_layer
+from .blocks import after_norm, downsample, gan_init, norm_layer
 
 
 def build_patchgan_discriminator(input_shape: Sequence[int] = (256, 256, 3), target_channels: int | None = None,
@@ -46,7 +46,7 @@ def build_patchgan_discriminator(input_shape: Sequence[int] = (256, 256, 3), tar
     bn = norm_layer(norm, name="conv_norm")
     if bn is not None:
         x = bn(x)
-    x = layers.LeakyReLU(0.2, name="conv_act")(x)
+    x = layers.LeakyReLU(0.2, dtype=after_norm(norm), name="conv_act")(x)
 
     if minibatch_discrimination:
         fh, fw = x.shape[1], x.shape[2]
