@@ -188,6 +188,51 @@ inference-only copy, outputs equal to 5e-8) raised batch-16 inference from 984 t
 dcgan-eurosat (+8%, 50% -> 54% of this machine's float32 matmul rate) and from 4778 to 5006 for
 dcgan-mnist (+5%): short of the 85% target for either, so the copy was not built; dcgan-mnist's
 first D conv (2 input channels) in float32 inside its bf16 step, 63.6 against 57.7 ms, slower.
+
+Normalisation layers and the activation (dropout, sum) after each in float32 under a mixed policy
+(``pix2gan.networks.blocks.NORM_DTYPE``; kept), 2026-12-07. A profile of dcgan-mnist's bf16 step
+(TF profiler, summed over both compute threads) put LeakyReluGrad at 14.1 ms a step against 2.9 ms
+in float32, and 72 Casts at 8.9 ms: TF's bfloat16 elementwise kernels are slow. On one
+64x14x14x64 map, LeakyReLU forward + gradient took 2.6 ms in bf16 and 1.1 ms as cast -> float32
+-> cast; a conv -> BatchNorm -> LeakyReLU -> conv block trained 10-15% faster with the norm and the
+activation in float32 (ReLU 0-10%), its inference 2-7% faster; an activation straight after a conv
+(no norm) gained in training but lost in inference, so it keeps the policy. The old code (70416ed), then the
+new, each in its own run on one quiet machine (``python bench/run.py --only cyclegan-facades
+pix2pix-facades dcgan-mnist lsgan-mnist``, 23:14-23:33 UTC; matmul float32 276 / 300, bfloat16
+966 / 1133 GFLOP/s in the two runs), bf16 step / float32 baseline of the same run:
+
+| entry | bf16/base before | bf16/base after | cpu before | cpu after | inf b16 bf16 before | after |
+|---|---:|---:|---:|---:|---:|---:|
+| dcgan-mnist | 0.86 | 0.74 | 0.82 | 0.72 | 4322 | 6072 |
+| lsgan-mnist | 0.86 | 0.78 | 0.88 | 0.77 | 7343 | 10748 |
+| pix2pix-facades | 0.57 | 0.54 | 0.56 | 0.52 | 48.8 | 50.7 |
+| pix2pix-facades@b16 | 0.45 | 0.42 | 0.46 | 0.42 | 52.5 | 48.2 |
+| cyclegan-facades | 0.39 | 0.39 | 0.39 | 0.39 | 4.5 | 4.7 |
+
+The whole bench with the change (``python bench/run.py``, 22:55-23:14 UTC, nothing else running;
+matmul float32 305.3, bfloat16 1035.3 GFLOP/s; the f32 columns are unchanged networks):
+
+| entry | batch | f32 ms | bf16 ms | base ms | f32/base | bf16/base | cpu f32/base | cpu bf16/base | inf b16 f32 | inf b16 bf16 | inf16 mm% | inf16 cap% | wait | retraces |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| cgan-mnist | 100 | 27.4 | 22.6 | 31.7 | 0.87 | 0.71 | 0.88 | 0.72 | 10105.3 | 10328.6 | 10% | 38% | 0.0% | 0 |
+| cloud-removal-eurosat | 64 | 1727.1 | 1041.7 | 1737.0 | 0.99 | 0.60 | 0.99 | 0.59 | 145.9 | 318.0 | 72% | 99% | 2.3% | 0 |
+| cloud-removal-eurosat-plus | 64 | 1883.4 | 1118.7 | 1882.7 | 1.00 | 0.59 | 1.00 | 0.58 | 146.0 | 302.9 | 72% | 99% | 0.0% | 0 |
+| cyclegan-eurosat | 1 | 609.5 | 415.0 | 637.6 | 0.96 | 0.65 | 0.96 | 0.60 | 46.7 | 93.2 | 67% | 100% | 0.0% | 0 |
+| cyclegan-facades | 1 | 8914.7 | 3816.7 | 9006.8 | 0.99 | 0.42 | 0.99 | 0.42 | 2.3 | 4.7 | 74% | 100% | 0.0% | 0 |
+| dcgan-eurosat | 128 | 893.0 | 536.2 | 881.3 | 1.01 | 0.61 | 1.00 | 0.60 | 1173.5 | 1887.8 | 55% | 97% | 1.0% | 0 |
+| dcgan-eurosat-plus | 64 | 439.6 | 255.7 | 441.4 | 1.00 | 0.58 | 1.00 | 0.57 | 1212.8 | 1966.0 | 57% | 97% | 1.7% | 0 |
+| dcgan-mnist | 64 | 62.9 | 46.7 | 60.6 | 1.04 | 0.77 | 1.02 | 0.75 | 5224.5 | 5372.0 | 27% | 71% | 3.8% | 0 |
+| gan-mnist | 100 | 4.2 | 3.6 | 5.1 | 0.82 | 0.70 | 0.78 | 0.69 | 33036.0 | 32080.4 | 6% | 11% | 3.4% | 0 |
+| lsgan-mnist | 100 | 29.7 | 26.1 | 33.4 | 0.89 | 0.78 | 0.91 | 0.79 | 11162.3 | 10170.6 | 11% | 35% | 0.0% | 0 |
+| pix2pix-facades | 1 | 609.3 | 390.6 | 685.2 | 0.89 | 0.57 | 0.88 | 0.55 | 17.9 | 56.3 | 71% | 100% | 3.7% | 0 |
+| pix2pix-facades@b16 | 16 | 5960.1 | 2465.0 | 6038.8 | 0.99 | 0.41 | 0.99 | 0.41 | 19.2 | 52.1 | 76% | 100% | 0.0% | 0 |
+| sequence-unet | 16 | 1291.7 | 750.2 | 1286.5 | 1.00 | 0.58 | 1.00 | 0.56 | 47.3 | 106.0 | 72% | 100% | 0.0% | 0 |
+
+Every entry's bf16 step is now at most 0.78x its baseline (cgan-mnist's too, 0.71x, but it trains
+in float32 under 'auto': bench/precision.py), and pix2pix-facades@b16 trains at 66% of the float32
+matmul rate in float32. cyclegan-facades' 3817 ms here against 3413-3419 ms in both runs of the
+table above is one of this run's two one-step rounds. ``wait`` of dcgan-mnist, gan-mnist and
+pix2pix-facades came out at 3.4-3.8% in this run (under 2% before, in cost 0.2-6.7%).
 """
 from __future__ import annotations
 

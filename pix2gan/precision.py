@@ -12,7 +12,8 @@
   fastest precision this machine runs natively (:func:`fastest_precision`), for entries whose
   bench quality was measured unchanged under it, else float32.
 
-Under a mixed policy the builders keep their output activations in float32 and the losses
+Under a mixed policy the builders keep their output activations, their normalisation layers and
+the elementwise layers after those (:func:`norm_float32_layers`) in float32, and the losses
 compute in float32 (:mod:`pix2gan.losses`). Saved generators are float32 copies
 (:func:`float32_copy`), so they load and run in plain Keras on any machine.
 """
@@ -34,6 +35,11 @@ from .inference import iter_layers
 # differences add up over a network's depth (tests/test_precision.py).
 BF16_STEP_RTOL = 0.05
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+# The layers that compute in float32 under a mixed policy when they normalise, or take (through
+# elementwise layers) a normalisation's output; see pix2gan.networks.blocks.NORM_DTYPE for why.
+NORMALISATIONS = (keras.layers.BatchNormalization, keras.layers.GroupNormalization)
+ELEMENTWISE = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.Dropout,
+               keras.layers.Add, keras.layers.Multiply)
 ENVIRONMENT_VARIABLE = "PIX2GAN_PRECISION"
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -158,6 +164,28 @@ def _computes_in(model: keras.Model, policies: tuple[str, ...]) -> bool:
     return any(layer.dtype_policy.name in policies for layer in iter_layers(model))
 
 
+def norm_float32_layers(model: keras.Model) -> set[str]:
+    """Names of ``model``'s normalisation layers, and of the elementwise layers (activations,
+    dropout, sums and products) with an input that comes from one of them, directly or through
+    other such layers: the layers the builders run in float32 under a mixed policy and
+    :func:`inference_copy` keeps in float32. Walks the functional graph of ``model``'s own layers
+    (in Keras's topological order) through their public ``input`` / ``output``."""
+    producer: dict[int, str] = {}
+    for layer in model.layers:
+        with contextlib.suppress(AttributeError, ValueError):  # input layers; layers called twice
+            for tensor in tf.nest.flatten(layer.output):
+                producer[id(tensor)] = layer.name
+    names: set[str] = set()
+    for layer in model.layers:
+        if isinstance(layer, NORMALISATIONS):
+            names.add(layer.name)
+        elif isinstance(layer, ELEMENTWISE):
+            with contextlib.suppress(AttributeError, ValueError):
+                if any(producer.get(id(tensor)) in names for tensor in tf.nest.flatten(layer.input)):
+                    names.add(layer.name)
+    return names
+
+
 def float32_copy(model: keras.Model) -> keras.Model:
     """``model`` itself when it computes in float32, else a copy with every layer in float32 and
     the same weights (mixed-precision weights are float32 already): what a run saves, so the file
@@ -174,7 +202,8 @@ def inference_copy(model: keras.Model, precision: str = "float32") -> keras.Mode
     float32, else a copy whose layers compute under the mixed policy, but for the layers that
     produce the model's outputs, which stay float32. Outputs then differ from float32 by
     bfloat16's (or float16's) rounding, about 1e-2 of the value range. A model that already
-    computes in ``precision`` comes back as it is."""
+    computes in ``precision`` comes back as it is. The normalisation layers and the elementwise
+    layers after them (:func:`norm_float32_layers`) stay float32 too, as the builders make them."""
     precision = resolve_precision(precision, measured=True)
     if precision == "float32":
         return float32_copy(model)
@@ -183,7 +212,8 @@ def inference_copy(model: keras.Model, precision: str = "float32") -> keras.Mode
     config = _replace_policies(keras.saving.serialize_keras_object(model), ("float32",), precision)
     outputs = config["config"].get("output_layers", [])
     outputs = {outputs[0]} if outputs and isinstance(outputs[0], str) else {o[0] for o in outputs}
+    keep = outputs | norm_float32_layers(model)
     for layer in config["config"].get("layers", []):
-        if layer.get("config", {}).get("name") in outputs:
+        if layer.get("config", {}).get("name") in keep:
             layer["config"] = _replace_policies(layer["config"], (precision,), "float32")
     return _copy_with(model, config)
