@@ -265,9 +265,6 @@ def test_resnet_generator_sums_its_residual_stream_in_float32_under_mixed_precis
     assert 0 < error["stream"] < error["bf16 stream"] / 1.05, error
 
 
-NORMS, ELEMENTWISE = precision.NORMALISATIONS, precision.ELEMENTWISE
-
-
 BUILDERS = {
     "unet": lambda: build_unet_generator((32, 32, 3), filters=8, max_filters=32),
     "reference-unet": lambda: build_reference_unet((32, 32, 3), widths=(8, 16, 32, 64, 128)),
@@ -302,7 +299,7 @@ def test_norms_and_the_activations_after_them_compute_in_float32_under_mixed_pre
     normalised = norm_float32_layers(model)
     for layer_name in normalised:
         assert model.get_layer(layer_name).dtype_policy.name == "float32", layer_name
-    assert sum(isinstance(layer, NORMS) for layer in model.layers) >= 1 and len(normalised) >= 2
+    assert sum(isinstance(layer, precision.NORMALISATIONS) for layer in model.layers) >= 1 and len(normalised) >= 2
     if name in POLICY_ACTIVATIONS:  # an activation after a conv, not a norm, keeps the policy
         assert model.get_layer(POLICY_ACTIVATIONS[name]).dtype_policy.name == "mixed_bfloat16"
     with precision_scope("float32"):

@@ -12,11 +12,11 @@ from keras import layers
 from ..distribute import sync_batchnorm
 from ..layers import ReflectionPadding2D
 
-# Under a mixed policy the normalisation layers, and the activation (and dropout) right after one,
-# compute in float32: Keras's BatchNorm and GroupNorm compute in float32 inside anyway, and TF's
-# bfloat16 elementwise kernels are slower than float32 ones plus the casts (LeakyReLU forward +
-# gradient on a 64x14x14x64 map: 2.6 ms in bf16, 1.1 ms via float32; bench/run.py). The float32
-# output then goes straight to the next conv, which rounds it to bfloat16 once, as before.
+# Under a mixed policy the normalisation layers, and the activation, dropout or residual sum right
+# after one, compute in float32: Keras's BatchNorm and GroupNorm compute in float32 inside anyway,
+# and TF's bfloat16 elementwise kernels are slower than float32 ones plus the casts (LeakyReLU
+# forward + gradient on a 64x14x14x64 map: 2.6 ms in bf16, 1.1 ms via float32; bench/run.py). The
+# float32 output then goes straight to the next conv, which rounds it to bfloat16 once, as before.
 NORM_DTYPE = "float32"
 
 
