@@ -345,8 +345,9 @@ def test_browser_uploads_an_image_and_shows_the_output(image_server, tmp_path):
             page, outside = _offline_page(browser)
             _open(page, image_server.url)
             # the examples made at the start are offered; picking one runs it
+            # the gallery renders after the upload box; expect() waits for it where count() would not
             for name in ("cloudy_fields", "cloudy_river", "facade_labels"):
-                assert page.locator(f"img[src*='{name}']").count() == 1, name
+                sync_api.expect(page.locator(f"img[src*='{name}']")).to_have_count(1, timeout=60000)
             page.locator("img[src*='cloudy_river']").click()
             assert _wait_for_output(page, "cloudy_river.jpg") == [64, 64]
             # a bad upload: its message is shown and the page goes on working
