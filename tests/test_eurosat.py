@@ -1,5 +1,4 @@
 """EuroSAT loader: stratified stable split, class filter, bad tiles, h5 cache, listing checksum."""
-import hashlib
 import os
 
 import cv2
@@ -7,8 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from pix2gan.data.eurosat import (CHECKSUM_LIST, CLASSES, LISTING_SHA256, eurosat_files, listing_sha256,
-                                  load_eurosat, stratified_split, verify_eurosat)
+from pix2gan.data.eurosat import (CLASSES, DIGEST_DIGITS, LISTING_SHA256, eurosat_files, listing_sha256,
+                                  load_eurosat, stratified_split, tile_digests, verify_eurosat, verify_eurosat_files,
+                                  write_tile_digests)
 from pix2gan.errors import Pix2GanError
 
 
@@ -98,7 +98,44 @@ def test_real_eurosat_split_and_listing():
     assert listing_sha256(root) == LISTING_SHA256
 
 
-def test_bundled_per_file_list_is_the_listing_its_digest_names():
-    # the per-file list that names a bad tile is the very listing LISTING_SHA256 is the digest of
-    with open(CHECKSUM_LIST, "rb") as f:
-        assert hashlib.sha256(f.read()).hexdigest() == LISTING_SHA256
+def test_bundled_tile_list_names_every_tile_once():
+    entries = tile_digests()
+    names = [rel for _, rel in entries]
+    assert len(names) == len(set(names)) == 27000
+    counts = {c: sum(rel.startswith(f"{c}/") for rel in names) for c in CLASSES}
+    assert counts["Pasture"] == 2000 and counts["Highway"] == 2500 and counts["SeaLake"] == 3000
+    assert all(len(d) == DIGEST_DIGITS and int(d, 16) >= 0 for d, _ in entries)
+    assert names[0] == "AnnualCrop/AnnualCrop_1.jpg" and names[-1] == "SeaLake/SeaLake_3000.jpg"
+
+
+def test_real_eurosat_tiles_pass_the_bundled_list():
+    assert verify_eurosat_files(shared_path("eurosat")) == 27000
+
+
+def test_tile_list_round_trips_and_the_full_listing_backs_its_short_digests(tmp_path):
+    root = tmp_path / "tiles"
+    for name, n in (("Forest", 3), ("River", 2)):
+        (root / name).mkdir(parents=True)
+        for i in range(1, n + 1):
+            (root / name / f"{name}_{i}.jpg").write_bytes(f"{name} tile {i}".encode())
+    digests = str(tmp_path / "tiles.list")
+    assert write_tile_digests(str(root), digests, ("Forest", "River")) == 5
+    assert [rel for _, rel in tile_digests(digests)] == ["Forest/Forest_1.jpg", "Forest/Forest_2.jpg",
+                                                          "Forest/Forest_3.jpg", "River/River_1.jpg", "River/River_2.jpg"]
+    full = listing_sha256(str(root))
+    assert verify_eurosat_files(str(root), digests, full) == 5
+    (root / "River" / "notes.txt").write_text("extra files are not tiles")
+    assert verify_eurosat_files(str(root), digests, full) == 5 and listing_sha256(str(root)) != full
+    # short digests that match but a listing that does not: the full-strength check refuses
+    with pytest.raises(Pix2GanError, match="pass their short digests but not the published listing"):
+        verify_eurosat_files(str(root), digests, "0" * 64)
+    (root / "Forest" / "Forest_2.jpg").write_bytes(b"changed")
+    with pytest.raises(Pix2GanError, match="Forest_2.jpg fails its sha256 check"):
+        verify_eurosat_files(str(root), digests, full)
+    lines = open(digests).read().splitlines()
+    open(digests, "w").write("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(Pix2GanError, match="ends 1 digest.s. short in River"):
+        tile_digests(digests)
+    open(digests, "w").write("\n".join(lines[:2] + ["Forest three"] + lines[3:]) + "\n")
+    with pytest.raises(Pix2GanError, match="line 3 is not '<Class> <count>'"):
+        tile_digests(digests)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import keras
 import numpy as np
@@ -33,25 +33,37 @@ def sha256_file(path: str) -> str:
     return file_sha256(path)
 
 
+def verify_checksums(entries: Iterable[tuple[str, str]], root: str) -> list[str]:
+    """Check files under ``root`` against ``(digest, relative path)`` pairs, in order; return each
+    file's full hex sha256.
+
+    A digest may be the leading hex digits of the sha256 (a compact list). Raises
+    :class:`Pix2GanError` naming the first missing or mismatching file.
+    """
+    found = []
+    for digest, rel in entries:
+        path = os.path.join(root, rel)
+        if not os.path.isfile(path):
+            raise Pix2GanError(f"file {path} is missing from the download: delete {root} and download again")
+        full = sha256_file(path)
+        if not full.startswith(digest):
+            raise Pix2GanError(f"file {path} fails its sha256 check: delete {root} and download again")
+        found.append(full)
+    return found
+
+
 def verify_checksum_list(list_path: str, root: str, prefix: str = "") -> int:
     """Check files under ``root`` against a ``sha256sum``-style list; return how many were checked.
 
     Lines name paths like ``facades/train/1.jpg``; ``prefix`` (``"facades/"``) is stripped so the
-    rest is resolved below ``root``. Raises :class:`Pix2GanError` on the first missing or
-    mismatching file.
+    rest is resolved below ``root`` (see :func:`verify_checksums`).
     """
-    checked = 0
+    entries = []
     with open(list_path) as f:
         for line in f:
             digest, name = line.strip().split(None, 1)
-            rel = name[len(prefix):] if prefix and name.startswith(prefix) else name
-            path = os.path.join(root, rel)
-            if not os.path.isfile(path):
-                raise Pix2GanError(f"file {path} is missing from the download: delete {root} and download again")
-            if sha256_file(path) != digest:
-                raise Pix2GanError(f"file {path} fails its sha256 check: delete {root} and download again")
-            checked += 1
-    return checked
+            entries.append((digest, name[len(prefix):] if prefix and name.startswith(prefix) else name))
+    return len(verify_checksums(entries, root))
 
 
 def download(name: str, url: str, dest: str, subdir: str = "", extract: bool = False,

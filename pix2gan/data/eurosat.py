@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import cv2
 import h5py
@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import Pix2GanError
 from ..imaging import read_image
-from .common import CHECKSUM_DIR, download, require_dir, sha256_file, verify_checksum_list
+from .common import CHECKSUM_DIR, download, require_dir, sha256_file, verify_checksums
 
 EUROSAT_URL = "http://madm.dfki.de/files/sentinel/EuroSAT.zip"
 CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
@@ -27,11 +27,12 @@ CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industria
 TILE = 64
 DEFAULT_DIR = os.path.join("datasets", "eurosat")  # where the EuroSAT entries look by default
 # sha256 of the `sha256sum` listing of every file (paths "eurosat/<Class>/<file>", LC_ALL=C order):
-# a 64-character stand-in for the 2.8 MB per-file list.
+# one digest for the whole folder, every byte and name.
 LISTING_SHA256 = "7316d988d72daf8b7de093971837ec539e52a5adfe3b8c825c8a63828384a8e1"
-# The per-file list itself ("<sha256>  eurosat/<Class>/<file>" lines; its own sha256 is LISTING_SHA256),
-# for naming a bad file.
-CHECKSUM_LIST = os.path.join(CHECKSUM_DIR, "eurosat.sha256")
+# Each tile's sha256 cut to its first 16 hex digits, a block per class (format: write_tile_digests),
+# for naming a bad tile; the full-strength check is the listing against LISTING_SHA256.
+TILE_DIGESTS = os.path.join(CHECKSUM_DIR, "eurosat.tiles")
+DIGEST_DIGITS = 16
 DATA_FIX = "pass --data-dir pointing at the folder holding AnnualCrop/ Forest/ ... (or --download)"
 CLASS_FIX = f"{DATA_FIX}, or pick classes with --classes"
 
@@ -152,19 +153,72 @@ def load_eurosat(data_dir: str, classes: Sequence[str] | None = None, test_fract
     return out
 
 
-def listing_sha256(data_dir: str, prefix: str = "eurosat") -> str:
-    """sha256 of the ``sha256sum``-style listing of every file below ``data_dir`` (C-sorted paths
-    written as ``<prefix>/<relative path>``), comparable with :data:`LISTING_SHA256`."""
-    rel = sorted((os.path.relpath(os.path.join(root, n), data_dir) for root, _, names in os.walk(data_dir)
-                  for n in names), key=lambda p: p.encode())
-    listing = "".join(f"{sha256_file(os.path.join(data_dir, p))}  {prefix}/{p}\n" for p in rel)
+def _listing_digest(pairs: Iterable[tuple[str, str]], prefix: str) -> str:
+    """sha256 of the ``sha256sum`` listing of ``(sha256, relative path)`` pairs, in C path order."""
+    listing = "".join(f"{digest}  {prefix}/{rel}\n" for digest, rel in sorted(pairs, key=lambda p: p[1].encode()))
     return hashlib.sha256(listing.encode()).hexdigest()
 
 
-def verify_eurosat_files(data_dir: str) -> int:
-    """Check every EuroSAT file below ``data_dir`` against the bundled per-file sha256 list (the
-    27,000 tiles), naming the first missing or damaged file; returns how many were checked."""
-    return verify_checksum_list(CHECKSUM_LIST, data_dir, prefix="eurosat/")
+def listing_sha256(data_dir: str, prefix: str = "eurosat") -> str:
+    """sha256 of the ``sha256sum``-style listing of every file below ``data_dir`` (C-sorted paths
+    written as ``<prefix>/<relative path>``), comparable with :data:`LISTING_SHA256`."""
+    rel = [os.path.relpath(os.path.join(root, n), data_dir) for root, _, names in os.walk(data_dir) for n in names]
+    return _listing_digest(((sha256_file(os.path.join(data_dir, p)), p) for p in rel), prefix)
+
+
+def tile_digests(path: str = TILE_DIGESTS) -> list[tuple[str, str]]:
+    """``(digest prefix, "<Class>/<Class>_<i>.jpg")`` for every tile in a list written by
+    :func:`write_tile_digests`, in its order."""
+    entries, name, left, index = [], "", 0, 0
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if left:
+                index, left = index + 1, left - 1
+                entries.append((line, f"{name}/{name}_{index}.jpg"))
+                continue
+            try:
+                name, count = line.split()
+                left, index = int(count), 0
+            except ValueError:
+                raise Pix2GanError(f"tile digest list {path} line {number} is not '<Class> <count>': "
+                                   "restore it from the package") from None
+    if left:
+        raise Pix2GanError(f"tile digest list {path} ends {left} digest(s) short in {name}: restore it from the package")
+    return entries
+
+
+def write_tile_digests(data_dir: str, path: str, classes: Sequence[str] = CLASSES) -> int:
+    """Write the compact per-tile list of ``data_dir`` (``<Class>/<Class>_<i>.jpg`` numbered from 1)
+    to ``path`` atomically; returns how many tiles it holds."""
+    lines = [f"# EuroSAT tiles: the first {DIGEST_DIGITS} hex digits of each tile's sha256, a block per class:",
+             '# "<Class> <n>", then the digests of <Class>/<Class>_1.jpg ... <Class>/<Class>_<n>.jpg, one a line.']
+    total = 0
+    for name in classes:
+        count = len(os.listdir(os.path.join(data_dir, name)))
+        lines.append(f"{name} {count}")
+        lines += [sha256_file(os.path.join(data_dir, name, f"{name}_{i}.jpg"))[:DIGEST_DIGITS]
+                  for i in range(1, count + 1)]
+        total += count
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    return total
+
+
+def verify_eurosat_files(data_dir: str, digests: str = TILE_DIGESTS, expected: str = LISTING_SHA256) -> int:
+    """Check every EuroSAT tile below ``data_dir`` against the bundled per-tile list (the 27,000
+    tiles), naming the first missing or damaged tile, then the listing of those tiles against
+    ``expected`` (full sha256 strength); returns how many were checked. Other files are ignored."""
+    entries = tile_digests(digests)
+    found = verify_checksums(entries, data_dir)
+    if _listing_digest(zip(found, (rel for _, rel in entries)), "eurosat") != expected:
+        raise Pix2GanError(f"the EuroSAT tiles in {data_dir} pass their short digests but not the published "
+                           "listing: re-download or re-copy them")
+    return len(entries)
 
 
 def verify_eurosat(data_dir: str, expected: str = LISTING_SHA256) -> None:
@@ -180,7 +234,8 @@ def verify_eurosat(data_dir: str, expected: str = LISTING_SHA256) -> None:
 
 def download_eurosat(cache_dir: str = "datasets", archive_sha256: str | None = None) -> str:
     """Download and extract the official zip into ``cache_dir`` with ``keras.utils.get_file``; every
-    tile is checked against the bundled per-file sha256 list; returns the class folder.
+    tile is checked against the bundled per-tile list and the published listing (:func:`verify_eurosat_files`);
+    returns the class folder.
 
     ``archive_sha256``, when given, is checked by ``get_file`` (``file_hash``).
     """
