@@ -167,7 +167,8 @@ def _computes_in(model: keras.Model, policies: tuple[str, ...]) -> bool:
 def norm_float32_layers(model: keras.Model) -> set[str]:
     """Names of ``model``'s normalisation layers, and of the elementwise layers (activations,
     dropout, sums and products) with an input that comes from one of them, directly or through
-    other such layers: the layers the builders run in float32 under a mixed policy and
+    other such layers: the layers :func:`keep_norms_float32` runs in float32 under a mixed policy
+    (every builder returns through it, :func:`pix2gan.networks.blocks.network`) and
     :func:`inference_copy` keeps in float32. Walks the functional graph of ``model``'s own layers
     (in Keras's topological order) through their public ``input`` / ``output``."""
     producer: dict[int, str] = {}
@@ -184,6 +185,18 @@ def norm_float32_layers(model: keras.Model) -> set[str]:
                 if any(producer.get(id(tensor)) in names for tensor in tf.nest.flatten(layer.input)):
                     names.add(layer.name)
     return names
+
+
+def keep_norms_float32(model: keras.Model) -> keras.Model:
+    """Set the layers of :func:`norm_float32_layers` to compute in float32 when ``model`` computes
+    under a mixed policy (in place, through the public ``dtype_policy`` setter; weights are float32
+    under any policy, so nothing else changes); returns ``model``. A float32 model is untouched."""
+    if is_mixed(model):
+        names = norm_float32_layers(model)
+        for layer in model.layers:
+            if layer.name in names:
+                layer.dtype_policy = "float32"
+    return model
 
 
 def float32_copy(model: keras.Model) -> keras.Model:

@@ -11,12 +11,14 @@ from keras import layers
 
 from ..distribute import sync_batchnorm
 from ..layers import ReflectionPadding2D
+from ..precision import keep_norms_float32
 
-# Under a mixed policy the normalisation layers, and the activation, dropout or residual sum right
-# after one, compute in float32: Keras's BatchNorm and GroupNorm compute in float32 inside anyway,
-# and TF's bfloat16 elementwise kernels are slower than float32 ones plus the casts (LeakyReLU
-# forward + gradient on a 64x14x14x64 map: 2.6 ms in bf16, 1.1 ms via float32; bench/run.py). The
-# float32 output then goes straight to the next conv, which rounds it to bfloat16 once, as before.
+# Under a mixed policy the normalisation layers compute in float32 (Keras's BatchNorm and GroupNorm
+# do inside anyway), and so do the activation, dropout or residual sum right after one (network()
+# sets them by pix2gan.precision.norm_float32_layers): TF's bfloat16 elementwise kernels are slower
+# than float32 ones plus the casts (LeakyReLU forward + gradient on a 64x14x14x64 map: 2.6 ms in
+# bf16, 1.1 ms via float32; bench/run.py). The float32 output then goes straight to the next conv,
+# which rounds it to bfloat16 once, as before.
 NORM_DTYPE = "float32"
 
 
@@ -25,10 +27,11 @@ def gan_init() -> keras.initializers.Initializer:
     return keras.initializers.RandomNormal(0.0, 0.02)
 
 
-def after_norm(kind: str | None) -> str | None:
-    """The dtype of the layers that follow a normalisation of ``kind``: :data:`NORM_DTYPE` after a
-    norm, None (the global policy) where ``kind`` is None or 'none'."""
-    return None if kind in (None, "none") else NORM_DTYPE
+def network(inputs, outputs, name: str) -> keras.Model:
+    """The functional model from ``inputs`` to ``outputs``, with the elementwise layers after its
+    normalisations computing in float32 under a mixed policy
+    (:func:`pix2gan.precision.keep_norms_float32`): every builder returns through it."""
+    return keep_norms_float32(keras.Model(inputs, outputs, name=name))
 
 
 def norm_layer(kind: str | None, name: str | None = None) -> layers.Layer | None:
@@ -54,8 +57,9 @@ def class_conditional_batchnorm(x, labels, num_classes: int, name: str):
     """BatchNorm whose scale and shift are chosen by the class label (de Vries et al. 2017; the
     generator of Miyato & Koyama 2018): the normalisation has no affine part of its own, and
     ``Embedding(num_classes, channels)`` tables, started at 1 (scale) and 0 (shift), give each
-    class its own. ``labels`` is the ``(batch, 1)`` int32 label input; standard layers only, all
-    computing in float32 (:data:`NORM_DTYPE`)."""
+    class its own. ``labels`` is the ``(batch, 1)`` int32 label input; standard layers only. The
+    norm and its class tables compute in float32 (:data:`NORM_DTYPE`), and so do the product and
+    sum that apply them, through :func:`network`."""
     channels = x.shape[-1]
     x = layers.BatchNormalization(momentum=0.9, center=False, scale=False, synchronized=sync_batchnorm(),
                                   dtype=NORM_DTYPE, name=name)(x)
@@ -66,8 +70,8 @@ def class_conditional_batchnorm(x, labels, num_classes: int, name: str):
                              name=f"{name}_class_shift")(labels)
     scale = layers.Reshape(shape, dtype=NORM_DTYPE, name=f"{name}_class_scale_map")(scale)
     shift = layers.Reshape(shape, dtype=NORM_DTYPE, name=f"{name}_class_shift_map")(shift)
-    scaled = layers.Multiply(dtype=NORM_DTYPE, name=f"{name}_class_scaled")([x, scale])
-    return layers.Add(dtype=NORM_DTYPE, name=f"{name}_class_affine")([scaled, shift])
+    scaled = layers.Multiply(name=f"{name}_class_scaled")([x, scale])
+    return layers.Add(name=f"{name}_class_affine")([scaled, shift])
 
 
 def _apply_norm(x, kind, name):
@@ -80,7 +84,7 @@ def downsample(x, filters: int, size: int = 4, norm: str | None = "batch", name:
     x = layers.Conv2D(filters, size, strides=2, padding="same", kernel_initializer=gan_init(),
                       use_bias=norm in (None, "none"), name=None if name is None else name + "_conv")(x)
     x = _apply_norm(x, norm, name)
-    return layers.LeakyReLU(0.2, dtype=after_norm(norm), name=None if name is None else name + "_act")(x)
+    return layers.LeakyReLU(0.2, name=None if name is None else name + "_act")(x)
 
 
 def upsample(x, filters: int, size: int = 4, norm: str | None = "batch", dropout: float = 0.0,
@@ -102,8 +106,8 @@ def upsample(x, filters: int, size: int = 4, norm: str | None = "batch", dropout
         raise ValueError(f"unknown upsampling {mode!r}: use 'transpose' or 'resize'")
     x = _apply_norm(x, norm, name)
     if dropout:
-        x = layers.Dropout(dropout, dtype=after_norm(norm), name=n("dropout"))(x)
-    return layers.ReLU(dtype=after_norm(norm), name=n("act"))(x)
+        x = layers.Dropout(dropout, name=n("dropout"))(x)
+    return layers.ReLU(name=n("act"))(x)
 
 
 def double_conv(x, filters: int, norm: str | None = "batch", activation: str = "relu", name: str | None = None):
@@ -112,7 +116,7 @@ def double_conv(x, filters: int, norm: str | None = "batch", activation: str = "
         x = layers.Conv2D(filters, 3, padding="same", use_bias=norm in (None, "none"),
                           name=None if name is None else f"{name}_conv{i}")(x)
         x = _apply_norm(x, norm, None if name is None else f"{name}_{i}")
-        x = layers.Activation(activation, dtype=after_norm(norm), name=None if name is None else f"{name}_act{i}")(x)
+        x = layers.Activation(activation, name=None if name is None else f"{name}_act{i}")(x)
     return x
 
 
@@ -125,11 +129,11 @@ def residual_block(x, filters: int, strides: int = 1, norm: str | None = "batch"
         shortcut = _apply_norm(shortcut, norm, n("proj"))
     y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=n("conv1"))(x)
     y = _apply_norm(y, norm, n("1"))
-    y = layers.ReLU(dtype=after_norm(norm), name=n("act1"))(y)
+    y = layers.ReLU(name=n("act1"))(y)
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=n("conv2"))(y)
     y = _apply_norm(y, norm, n("2"))
-    y = layers.Add(dtype=after_norm(norm), name=n("add"))([shortcut, y])
-    return layers.ReLU(dtype=after_norm(norm), name=n("out"))(y)
+    y = layers.Add(name=n("add"))([shortcut, y])
+    return layers.ReLU(name=n("out"))(y)
 
 
 def reflection_pad(x, pad: int, name: str | None = None):

@@ -13,7 +13,7 @@ import keras
 from keras import layers
 
 from ..errors import Pix2GanError
-from .blocks import NORM_DTYPE, after_norm, class_conditional_batchnorm, downsample, gan_init, norm_layer, upsample
+from .blocks import class_conditional_batchnorm, downsample, gan_init, network, norm_layer, upsample
 
 # The output layers (tanh images, logits) compute in float32 whatever the Keras dtype policy: under
 # mixed_bfloat16 / mixed_float16 the losses and saved outputs then stay float32.
@@ -91,11 +91,11 @@ def build_mlp_generator(latent_dim: int = 64, hidden: Sequence[int] = (256, 256)
         x = layers.Dense(units, use_bias=norm in (None, "none"), name=f"{name}_dense{i}")(x)
         if norm not in (None, "none"):
             x = norm_layer(norm, name=f"{name}_norm{i}")(x)
-        x = layers.Activation(activation, dtype=after_norm(norm), name=f"{name}_act{i}")(x)
+        x = layers.Activation(activation, name=f"{name}_act{i}")(x)
     x = layers.Dense(int(math.prod(output_shape)), activation=output_activation, dtype=OUTPUT_DTYPE,
                      name=f"{name}_out")(x)
     outputs = layers.Reshape(tuple(output_shape), dtype=OUTPUT_DTYPE, name=f"{name}_image")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return network(inputs, outputs, name)
 
 
 def build_dcgan_generator(latent_dim: int = 100, output_shape: Sequence[int] = (28, 28, 1), filters: int = 64,
@@ -134,7 +134,7 @@ def build_dcgan_generator(latent_dim: int = 100, output_shape: Sequence[int] = (
     def norm_relu(x, block):
         x = (class_conditional_batchnorm(x, labels, num_classes, f"{block}_norm") if by_norm
              else norm_layer("batch", name=f"{block}_norm")(x))
-        return layers.ReLU(dtype=NORM_DTYPE, name=f"{block}_act")(x)
+        return layers.ReLU(name=f"{block}_act")(x)
 
     x = layers.Dense(sh * sw * filters * 2 ** (depth - 1), use_bias=False, kernel_initializer=gan_init(),
                      name=f"{name}_project")(x)
@@ -150,7 +150,7 @@ def build_dcgan_generator(latent_dim: int = 100, output_shape: Sequence[int] = (
         x = norm_relu(x, f"{name}_up{i + 1}")
     outputs = layers.Conv2DTranspose(c, 4, strides=2, padding="same", activation="tanh", dtype=OUTPUT_DTYPE,
                                      kernel_initializer=gan_init(), name=f"{name}_out")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return network(inputs, outputs, name)
 
 
 def build_mlp_discriminator(input_shape: Sequence[int] = (28, 28, 1), hidden: Sequence[int] = (256, 256),
@@ -171,13 +171,12 @@ def build_mlp_discriminator(input_shape: Sequence[int] = (28, 28, 1), hidden: Se
         x = layers.Dense(units, use_bias=norm in (None, "none") or i == 0, name=f"{name}_dense{i}")(x)
         if norm not in (None, "none") and i > 0:
             x = norm_layer(norm, name=f"{name}_norm{i}")(x)
-        dtype = after_norm(norm) if i > 0 else None
-        x = (layers.LeakyReLU(0.2, dtype=dtype, name=f"{name}_act{i}") if activation == "leaky_relu"
-             else layers.Activation(activation, dtype=dtype, name=f"{name}_act{i}"))(x)
+        x = (layers.LeakyReLU(0.2, name=f"{name}_act{i}") if activation == "leaky_relu"
+             else layers.Activation(activation, name=f"{name}_act{i}"))(x)
         if dropout:
-            x = layers.Dropout(dropout, dtype=dtype, name=f"{name}_dropout{i}")(x)
+            x = layers.Dropout(dropout, name=f"{name}_dropout{i}")(x)
     outputs = layers.Dense(1, dtype=OUTPUT_DTYPE, name=f"{name}_logit")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return network(inputs, outputs, name)
 
 
 def build_dcgan_discriminator(input_shape: Sequence[int] = (28, 28, 1), filters: int = 64, num_classes: int = 0,
@@ -217,7 +216,7 @@ def build_dcgan_discriminator(input_shape: Sequence[int] = (28, 28, 1), filters:
         x = layers.SpectralNormalization(conv, name=f"{name}_down{i + 1}_sn")(x)
         if block_norm not in (None, "none"):
             x = norm_layer(block_norm, name=f"{name}_down{i + 1}_norm")(x)
-        x = layers.LeakyReLU(0.2, dtype=after_norm(block_norm), name=f"{name}_down{i + 1}_act")(x)
+        x = layers.LeakyReLU(0.2, name=f"{name}_down{i + 1}_act")(x)
     x = layers.Flatten(name=f"{name}_flatten")(x)
     logit = layers.Dense(1, kernel_initializer=gan_init(), dtype=OUTPUT_DTYPE, name=f"{name}_logit")
     if spectral_norm:
@@ -230,4 +229,4 @@ def build_dcgan_discriminator(input_shape: Sequence[int] = (28, 28, 1), filters:
         embedded = layers.Flatten(dtype=OUTPUT_DTYPE, name=f"{name}_projection_flat")(embedded)
         projection = layers.Dot(axes=1, dtype=OUTPUT_DTYPE, name=f"{name}_projection")([x, embedded])
         outputs = layers.Add(dtype=OUTPUT_DTYPE, name=f"{name}_logit_projected")([outputs, projection])
-    return keras.Model(inputs, outputs, name=name)
+    return network(inputs, outputs, name)

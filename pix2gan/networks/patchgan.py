@@ -7,7 +7,7 @@ import keras
 from keras import layers
 
 from ..layers import MinibatchDiscrimination
-from .blocks import after_norm, downsample, gan_init, norm_layer
+from .blocks import downsample, gan_init, network, norm_layer
 
 
 def build_patchgan_discriminator(input_shape: Sequence[int] = (256, 256, 3), target_channels: int | None = None,
@@ -46,7 +46,7 @@ def build_patchgan_discriminator(input_shape: Sequence[int] = (256, 256, 3), tar
     bn = norm_layer(norm, name="conv_norm")
     if bn is not None:
         x = bn(x)
-    x = layers.LeakyReLU(0.2, dtype=after_norm(norm), name="conv_act")(x)
+    x = layers.LeakyReLU(0.2, name="conv_act")(x)
 
     if minibatch_discrimination:
         fh, fw = x.shape[1], x.shape[2]
@@ -58,4 +58,4 @@ def build_patchgan_discriminator(input_shape: Sequence[int] = (256, 256, 3), tar
 
     x = layers.ZeroPadding2D(name="pad2")(x)
     logits = layers.Conv2D(1, 4, kernel_initializer=gan_init(), dtype="float32", name="patch_logits")(x)
-    return keras.Model(inputs, logits, name=name)
+    return network(inputs, logits, name)

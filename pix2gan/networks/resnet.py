@@ -7,7 +7,7 @@ import keras
 from keras import layers
 
 from ..errors import Pix2GanError
-from .blocks import after_norm, gan_init, norm_layer, reflection_pad, residual_block
+from .blocks import gan_init, network, norm_layer, reflection_pad, residual_block
 
 # The residual stream's dtype under any policy (see build_resnet_generator).
 STREAM_DTYPE = "float32"
@@ -17,7 +17,7 @@ def _norm_act(x, norm: str | None, name: str, act: bool = True):
     """Optional norm layer ``{name}_norm`` then, with ``act``, a ReLU ``{name}_act``."""
     layer = norm_layer(norm, name=f"{name}_norm")
     x = x if layer is None else layer(x)
-    return layers.ReLU(dtype=after_norm(norm), name=f"{name}_act")(x) if act else x
+    return layers.ReLU(name=f"{name}_act")(x) if act else x
 
 
 def resnet_blocks(image_size: int) -> int:
@@ -89,7 +89,7 @@ def build_resnet_generator(input_shape: Sequence[int | None] = (256, 256, 3), ou
     x = layers.Conv2D(output_channels, 7, kernel_initializer=gan_init(), dtype=STREAM_DTYPE, name="output_conv")(x)
     # tanh in float32 even under a mixed-precision policy, so outputs stay exact.
     outputs = layers.Activation("tanh", dtype="float32", name="output_image")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return network(inputs, outputs, name)
 
 
 def build_resnet_discriminator(input_shape: Sequence[int] = (64, 64, 3), stem_filters: int = 16,
@@ -106,7 +106,7 @@ def build_resnet_discriminator(input_shape: Sequence[int] = (64, 64, 3), stem_fi
     x = layers.Conv2D(stem_filters, 7, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
     bn = norm_layer(norm, name="stem_norm")
     x = bn(x) if bn is not None else x
-    x = layers.ReLU(dtype=after_norm(norm), name="stem_act")(x)
+    x = layers.ReLU(name="stem_act")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
     for s, (blocks, filters) in enumerate(zip(stages, widths)):
         for b in range(blocks):
@@ -114,4 +114,4 @@ def build_resnet_discriminator(input_shape: Sequence[int] = (64, 64, 3), stem_fi
                                name=f"stage{s + 1}_block{b + 1}")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     logits = layers.Dense(1, dtype="float32", name="logit")(x)
-    return keras.Model(inputs, logits, name=name)
+    return network(inputs, logits, name)

@@ -12,7 +12,7 @@ import keras
 from keras import layers
 
 from ..errors import Pix2GanError
-from .blocks import double_conv
+from .blocks import double_conv, network
 
 DOWNSAMPLING = ("conv", "maxpool")
 OUTPUT_LAYER = "output_frames"
@@ -95,4 +95,4 @@ def build_sequence_unet(input_shape: Sequence[int | None] = (64, 64, 60), output
     outputs = layers.Activation("sigmoid", dtype="float32", name=OUTPUT_LAYER)(x)
     if padding is not None and any(sum(p) for p in padding):
         outputs = layers.Cropping2D(padding, name="crop")(outputs)
-    return keras.Model(inputs, outputs, name=name)
+    return network(inputs, outputs, name)

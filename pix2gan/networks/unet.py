@@ -12,7 +12,7 @@ import keras
 from keras import layers
 
 from ..errors import Pix2GanError
-from .blocks import double_conv, downsample, gan_init, upsample
+from .blocks import double_conv, downsample, gan_init, network, upsample
 from .heads import UNET_HEADS, UNetFeatures
 
 
@@ -75,7 +75,7 @@ def build_unet_generator(input_shape: Sequence[int] = (256, 256, 3), output_chan
         x = layers.Conv2D(output_channels, 4, padding="same", kernel_initializer=gan_init(), name="output_conv")(x)
     # tanh in float32 even under a mixed-precision policy, so outputs stay exact.
     outputs = layers.Activation("tanh", dtype="float32", name="output_image")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return network(inputs, outputs, name)
 
 
 def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channels: int | None = None,
@@ -126,4 +126,4 @@ def build_reference_unet(input_shape: Sequence[int] = (64, 64, 3), output_channe
         x = layers.Concatenate(name=f"skip{i + 1}")([skip, x])
         x = double_conv(x, f, norm=norm, name=f"dec{i + 1}")
     outputs = UNET_HEADS[head](inputs, UNetFeatures(decoded=x, bottleneck=skips[-1]), output_channels)
-    return keras.Model(inputs, outputs, name=name)
+    return network(inputs, outputs, name)
