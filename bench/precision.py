@@ -138,7 +138,7 @@ cyclegan-facades at 300 steps with the settings above; the cgan-mnist runs share
 
 Measured 2026-12-07 22:41-22:55 UTC for cgan-mnist after every normalisation layer and the
 activation after it began to compute in float32 under a mixed policy
-(``pix2gan.networks.blocks.NORM_DTYPE``, for speed; the float32 network is unchanged, so the
+(``pix2gan.precision.keep_norms_float32``, for speed; the float32 network is unchanged, so the
 float32 seeds above still stand): bf16 seeds 0-6 again (``python bench/precision.py --one
 cgan-mnist mixed_bfloat16 SEED --steps 4000``; a test run shared the cores for the first seeds):
 

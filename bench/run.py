@@ -190,8 +190,8 @@ dcgan-mnist (+5%): short of the 85% target for either, so the copy was not built
 first D conv (2 input channels) in float32 inside its bf16 step, 63.6 against 57.7 ms, slower.
 
 Normalisation layers and the activation (dropout, sum) after each in float32 under a mixed policy
-(``pix2gan.networks.blocks.NORM_DTYPE`` and ``pix2gan.precision.keep_norms_float32``, which every builder
-applies through ``blocks.network``; kept), 2026-12-07. A profile of dcgan-mnist's bf16 step
+(``pix2gan.precision.keep_norms_float32``, which every builder applies through
+``pix2gan.networks.blocks.network``; kept), 2026-12-07. A profile of dcgan-mnist's bf16 step
 (TF profiler, summed over both compute threads) put LeakyReluGrad at 14.1 ms a step against 2.9 ms
 in float32, and 72 Casts at 8.9 ms: TF's bfloat16 elementwise kernels are slow. On one
 64x14x14x64 map, LeakyReLU forward + gradient took 2.6 ms in bf16 and 1.1 ms as cast -> float32

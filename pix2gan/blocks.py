@@ -3,10 +3,11 @@ from .networks.blocks import (
     double_conv,
     downsample,
     gan_init,
+    network,
     norm_layer,
     reflection_pad,
     residual_block,
     upsample,
 )
 
-__all__ = ["double_conv", "downsample", "gan_init", "norm_layer", "reflection_pad", "residual_block", "upsample"]
+__all__ = ["double_conv", "downsample", "gan_init", "network", "norm_layer", "reflection_pad", "residual_block", "upsample"]

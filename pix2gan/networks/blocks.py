@@ -13,12 +13,8 @@ from ..distribute import sync_batchnorm
 from ..layers import ReflectionPadding2D
 from ..precision import keep_norms_float32
 
-# Under a mixed policy the normalisation layers compute in float32 (Keras's BatchNorm and GroupNorm
-# do inside anyway), and so do the activation, dropout or residual sum right after one (network()
-# sets them by pix2gan.precision.norm_float32_layers): TF's bfloat16 elementwise kernels are slower
-# than float32 ones plus the casts (LeakyReLU forward + gradient on a 64x14x14x64 map: 2.6 ms in
-# bf16, 1.1 ms via float32; bench/run.py). The float32 output then goes straight to the next conv,
-# which rounds it to bfloat16 once, as before.
+# The class tables of a class-conditional BatchNorm compute in float32 under any policy, like the
+# norm they scale (pix2gan.precision.keep_norms_float32 sets the norm and the product and sum after it).
 NORM_DTYPE = "float32"
 
 
@@ -28,15 +24,16 @@ def gan_init() -> keras.initializers.Initializer:
 
 
 def network(inputs, outputs, name: str) -> keras.Model:
-    """The functional model from ``inputs`` to ``outputs``, with the elementwise layers after its
-    normalisations computing in float32 under a mixed policy
-    (:func:`pix2gan.precision.keep_norms_float32`): every builder returns through it."""
+    """The functional model from ``inputs`` to ``outputs``, with its normalisation layers and the
+    elementwise layers after them computing in float32 under a mixed policy
+    (:func:`pix2gan.precision.keep_norms_float32`): every builder returns through it, and a network
+    composed of these blocks should too."""
     return keep_norms_float32(keras.Model(inputs, outputs, name=name))
 
 
 def norm_layer(kind: str | None, name: str | None = None) -> layers.Layer | None:
     """Return a normalisation layer: 'batch', 'instance' (GroupNorm with one group per channel) or None.
-    It computes in float32 (:data:`NORM_DTYPE`) under any policy.
+    Under a mixed policy it computes in float32 once its model is made by :func:`network`.
 
     BatchNorm built while a ``tf.distribute`` strategy with more than one replica is in scope is
     ``synchronized=True``: its statistics are those of the global batch, as on one device (each
@@ -47,9 +44,9 @@ def norm_layer(kind: str | None, name: str | None = None) -> layers.Layer | None
     if kind == "batch":
         # momentum 0.9 = PyTorch's 0.1: Keras's default 0.99 makes the moving averages lag so far
         # behind a GAN's short runs that training=False inference is much worse than it need be.
-        return layers.BatchNormalization(momentum=0.9, synchronized=sync_batchnorm(), dtype=NORM_DTYPE, name=name)
+        return layers.BatchNormalization(momentum=0.9, synchronized=sync_batchnorm(), name=name)
     if kind == "instance":
-        return layers.GroupNormalization(groups=-1, dtype=NORM_DTYPE, name=name)
+        return layers.GroupNormalization(groups=-1, name=name)
     raise ValueError(f"unknown norm {kind!r}: use 'batch', 'instance' or 'none'")
 
 
@@ -58,11 +55,11 @@ def class_conditional_batchnorm(x, labels, num_classes: int, name: str):
     generator of Miyato & Koyama 2018): the normalisation has no affine part of its own, and
     ``Embedding(num_classes, channels)`` tables, started at 1 (scale) and 0 (shift), give each
     class its own. ``labels`` is the ``(batch, 1)`` int32 label input; standard layers only. The
-    norm and its class tables compute in float32 (:data:`NORM_DTYPE`), and so do the product and
-    sum that apply them, through :func:`network`."""
+    class tables compute in float32 (:data:`NORM_DTYPE`); the norm, and the product and sum that
+    apply them, do under a mixed policy through :func:`network`."""
     channels = x.shape[-1]
     x = layers.BatchNormalization(momentum=0.9, center=False, scale=False, synchronized=sync_batchnorm(),
-                                  dtype=NORM_DTYPE, name=name)(x)
+                                  name=name)(x)
     shape = (1,) * (len(x.shape) - 2) + (channels,)  # broadcast over the spatial axes
     scale = layers.Embedding(num_classes, channels, embeddings_initializer="ones", dtype=NORM_DTYPE,
                              name=f"{name}_class_scale")(labels)
